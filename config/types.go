@@ -1,0 +1,175 @@
+package config
+
+// APIVersion and Kind identify a GatewayConfig document.
+const (
+	APIVersion = "shipgate.dev/v1alpha1"
+	Kind       = "GatewayConfig"
+)
+
+// Mode says what a namespace binding does with reasons to refuse a rollout.
+type Mode string
+
+// The three modes of a namespace binding.
+const (
+	// ModeEnforce denies the request.
+	ModeEnforce Mode = "enforce"
+	// ModeWarn allows it and returns the reasons as warnings kubectl prints.
+	ModeWarn Mode = "warn"
+	// ModeAudit allows it; the reasons go only to the audit log and logs.
+	ModeAudit Mode = "audit"
+)
+
+// GatewayConfig is the whole of shipgate's configuration, one YAML file.
+type GatewayConfig struct {
+	APIVersion string `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string `yaml:"kind" json:"kind"`
+
+	// ExcludedNamespaces are never judged: every request in them is allowed
+	// at once. Defaults to DefaultExcludedNamespaces.
+	ExcludedNamespaces []string `yaml:"excludedNamespaces,omitempty" json:"excludedNamespaces,omitempty"`
+	// Defaults applies to namespaces no binding matches, and fills the fields
+	// a matching binding leaves empty.
+	Defaults Binding `yaml:"defaults" json:"defaults"`
+	// Namespaces are the bindings, tried in order; the first match wins.
+	Namespaces []Binding `yaml:"namespaces,omitempty" json:"namespaces,omitempty"`
+
+	Trust    []TrustPolicy `yaml:"trust,omitempty" json:"trust,omitempty"`
+	Policies PolicySources `yaml:"policies,omitempty" json:"policies,omitempty"`
+	Store    Store         `yaml:"store,omitempty" json:"store,omitempty"`
+	Audit    Audit         `yaml:"audit,omitempty" json:"audit,omitempty"`
+	Auth     Auth          `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Webhook  Webhook       `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+}
+
+// Match selects namespaces. Both names and labels must match when both are
+// given; an empty Match matches every namespace.
+type Match struct {
+	// Names are glob patterns (path.Match syntax: "prod-*").
+	Names []string `yaml:"names,omitempty" json:"names,omitempty"`
+	// Labels must all be present with these exact values.
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+}
+
+// Binding ties namespaces to a mode, trust policies, policy sets and an
+// approval rule.
+type Binding struct {
+	Match    Match         `yaml:"match,omitempty" json:"match,omitempty"`
+	Mode     Mode          `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Trust    []string      `yaml:"trust,omitempty" json:"trust,omitempty"`
+	Policies []string      `yaml:"policies,omitempty" json:"policies,omitempty"`
+	Approval *ApprovalRule `yaml:"approval,omitempty" json:"approval,omitempty"`
+}
+
+// ApprovalRule asks for distinct people to approve a rollout.
+type ApprovalRule struct {
+	Approvers        int            `yaml:"approvers" json:"approvers"`
+	Groups           []string       `yaml:"groups,omitempty" json:"groups,omitempty"`
+	BreakGlassGroups []string       `yaml:"breakGlassGroups,omitempty" json:"breakGlassGroups,omitempty"`
+	Expiry           ApprovalExpiry `yaml:"expiry,omitempty" json:"expiry,omitempty"`
+}
+
+// ApprovalExpiry bounds how long approval requests and approvals live.
+type ApprovalExpiry struct {
+	Pending    Duration `yaml:"pending,omitempty" json:"pending,omitempty"`
+	Approved   Duration `yaml:"approved,omitempty" json:"approved,omitempty"`
+	BreakGlass Duration `yaml:"breakGlass,omitempty" json:"breakGlass,omitempty"`
+}
+
+// TrustPolicy says who may sign which images.
+type TrustPolicy struct {
+	Name         string                   `yaml:"name" json:"name"`
+	Images       []string                 `yaml:"images" json:"images"`
+	Signatures   SignatureRequirement     `yaml:"signatures,omitempty" json:"signatures,omitempty"`
+	Attestations []AttestationRequirement `yaml:"attestations,omitempty" json:"attestations,omitempty"`
+}
+
+// SignatureRequirement is a threshold over signature authorities.
+type SignatureRequirement struct {
+	Threshold   int         `yaml:"threshold,omitempty" json:"threshold,omitempty"`
+	Authorities []Authority `yaml:"authorities,omitempty" json:"authorities,omitempty"`
+}
+
+// AttestationRequirement names a predicate type every image must carry,
+// signed by one of its authorities.
+type AttestationRequirement struct {
+	PredicateType string      `yaml:"predicateType" json:"predicateType"`
+	Authorities   []Authority `yaml:"authorities" json:"authorities"`
+	MaxAge        Duration    `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
+}
+
+// Authority is one signer: a public key or a keyless identity.
+type Authority struct {
+	Name    string   `yaml:"name" json:"name"`
+	Key     *Source  `yaml:"key,omitempty" json:"key,omitempty"`
+	Keyless *Keyless `yaml:"keyless,omitempty" json:"keyless,omitempty"`
+}
+
+// Keyless is a certificate identity checked against explicit roots.
+type Keyless struct {
+	Roots         *Source `yaml:"roots,omitempty" json:"roots,omitempty"`
+	Issuer        string  `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	Subject       string  `yaml:"subject,omitempty" json:"subject,omitempty"`
+	SubjectRegExp string  `yaml:"subjectRegExp,omitempty" json:"subjectRegExp,omitempty"`
+	RekorKey      *Source `yaml:"rekorKey,omitempty" json:"rekorKey,omitempty"`
+	RequireTlog   bool    `yaml:"requireTlog,omitempty" json:"requireTlog,omitempty"`
+}
+
+// Source is where a key or a PEM bundle comes from: exactly one of inline
+// data, a file, or a Kubernetes Secret.
+type Source struct {
+	Data      string     `yaml:"data,omitempty" json:"data,omitempty"`
+	File      string     `yaml:"file,omitempty" json:"file,omitempty"`
+	SecretRef *SecretRef `yaml:"secretRef,omitempty" json:"secretRef,omitempty"`
+}
+
+// SecretRef names one key of a Kubernetes Secret.
+type SecretRef struct {
+	Namespace string `yaml:"namespace" json:"namespace"`
+	Name      string `yaml:"name" json:"name"`
+	Key       string `yaml:"key" json:"key"`
+}
+
+// PolicySources says where Rego policies are loaded from.
+type PolicySources struct {
+	Directory  string `yaml:"directory,omitempty" json:"directory,omitempty"`
+	ConfigMaps bool   `yaml:"configMaps,omitempty" json:"configMaps,omitempty"`
+}
+
+// Store is the database for audit, approvals and rollout records.
+type Store struct {
+	// URL is sqlite:///path/to/file.db or postgres://….
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+}
+
+// Audit configures the tamper-evident log.
+type Audit struct {
+	CheckpointKey   *Source         `yaml:"checkpointKey,omitempty" json:"checkpointKey,omitempty"`
+	CheckpointEvery CheckpointEvery `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
+}
+
+// CheckpointEvery says how often a signed checkpoint is written.
+type CheckpointEvery struct {
+	Records  int      `yaml:"records,omitempty" json:"records,omitempty"`
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+}
+
+// Auth says how API callers are identified and authorised.
+type Auth struct {
+	Kubernetes bool   `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
+	TokenFile  string `yaml:"tokenFile,omitempty" json:"tokenFile,omitempty"`
+	RoleFile   string `yaml:"roleFile,omitempty" json:"roleFile,omitempty"`
+}
+
+// Webhook tunes the admission endpoints.
+type Webhook struct {
+	// TimeoutMargin is kept back from the API server's ?timeout= so the
+	// answer arrives before it gives up. Default 500ms.
+	TimeoutMargin Duration `yaml:"timeoutMargin,omitempty" json:"timeoutMargin,omitempty"`
+	// DefaultTimeout applies when a request carries no ?timeout=. Default 10s,
+	// the API server's own default for admission webhooks.
+	DefaultTimeout Duration `yaml:"defaultTimeout,omitempty" json:"defaultTimeout,omitempty"`
+	// Controllers maps a workload kind to the usernames allowed to create
+	// objects that inherit from an owner of that kind. Defaults to
+	// kube-controller-manager's service accounts.
+	Controllers map[string][]string `yaml:"controllers,omitempty" json:"controllers,omitempty"`
+}
