@@ -39,6 +39,9 @@ type GatewayConfig struct {
 	Audit    Audit         `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Auth     Auth          `yaml:"auth,omitempty" json:"auth,omitempty"`
 	Webhook  Webhook       `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+
+	// resolver is the lookup Compile builds for Resolve and Revision.
+	resolver *resolver
 }
 
 // Match selects namespaces. Both names and labels must match when both are

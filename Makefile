@@ -1,0 +1,37 @@
+# shipgate: `make demo` shows the gateway at work, `make test` runs every
+# test. Nothing but Go is needed on the machine.
+
+GO      ?= go
+BIN     ?= bin/shipgate
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test vet fmt-check unit fuzz bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/shipgate
+
+demo:
+	$(GO) run ./cmd/shipgate demo
+
+test: vet fmt-check unit
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./webhook/ ./workload/ ./config/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipgate/shipgate/server"
+	"github.com/shipgate/shipgate/webhook"
+)
+
+// demoOptions is what `shipgate demo` is told.
+type demoOptions struct {
+	Verbose bool
+}
+
+func newDemoCommand(run func(context.Context, io.Writer, demoOptions) error) *cobra.Command {
+	var opts demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start the gateway on loopback and play the API server against it",
+		Long: `Start the real HTTPS gateway on 127.0.0.1 with the embedded default
+configuration, then play the Kubernetes API server: send it the
+AdmissionReviews a cluster would send for a handful of workloads, and print
+what was admitted, warned and denied, and why. Needs nothing but this
+binary.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "also print the gateway's JSON logs")
+	return cmd
+}
+
+func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
+	dir, err := os.MkdirTemp("", "shipgate-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	logOut := io.Discard
+	if opts.Verbose {
+		logOut = os.Stderr
+	}
+	cluster := newDemoCluster()
+	srv, err := server.New(server.Options{
+		Addr:    "127.0.0.1:0",
+		CertDir: filepath.Join(dir, "certs"),
+		Logger:  slog.New(slog.NewJSONHandler(logOut, nil)),
+		Webhook: []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	api, err := newDemoAPIServer(srv, cluster)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "shipgate is serving https://%s (CA bundle %s), with the embedded default configuration.\n", srv.Addr(), srv.CAFile())
+	fmt.Fprintln(out, "Playing the Kubernetes API server: each request goes to /mutate, then /validate, over TLS.")
+	fmt.Fprintln(out)
+	if err := api.play(ctx, out, demoScript()); err != nil {
+		return err
+	}
+	cancel()
+	return <-done
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the whole demo: a real HTTPS gateway on loopback and the
+// played API server. It checks the story's outcomes, not its wording.
+func TestDemo(t *testing.T) {
+	out, err := runCommand(t, "demo")
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"shipgate is serving https://127.0.0.1:",
+		// the ReplicaSet and its Pod inherit; the scale is let through
+		"5 admitted, 1 warned, 4 denied, 1 refused as unreadable.",
+		`container "app" image "redis:latest" uses the tag latest`,
+		`Pod shop/web-7d9c5-*: container "app" image "registry.example.com/shop/web:latest"`,
+		"shipgate: Deployment dev-alice/tool:",
+		"→ HTTP 400: invalid AdmissionReview",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipgate/shipgate/server"
+)
+
+// newServeCommand builds `shipgate serve`; run receives the parsed options
+// so a test can check them without starting a server.
+func newServeCommand(run func(context.Context, server.Options) error) *cobra.Command {
+	var opts server.Options
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the admission webhooks over HTTPS",
+		Long: `Serve /mutate and /validate (admission.k8s.io/v1), /healthz, /readyz and
+/metrics over HTTPS. The configuration file is watched: a valid change
+applies at once, an invalid one is refused and the last good one stays.
+Without --tls-cert-file and --tls-key-file a CA and a serving certificate
+are generated in --cert-dir, and the CA bundle for the webhook
+configuration is written there as ca.crt.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return err
+			}
+			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return run(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.ConfigFile, "config", "", "GatewayConfig file (default: the embedded defaults)")
+	f.StringVar(&opts.Addr, "addr", ":8443", "HTTPS listen address")
+	f.StringVar(&opts.TLSCertFile, "tls-cert-file", "", "serving certificate (PEM), reloaded when it changes")
+	f.StringVar(&opts.TLSKeyFile, "tls-key-file", "", "serving key (PEM), reloaded when it changes")
+	f.StringVar(&opts.CertDir, "cert-dir", "", "where a generated CA and certificate go (default: $TMPDIR/shipgate-certs)")
+	f.StringSliceVar(&opts.Hosts, "tls-hosts", nil, "names and addresses a generated certificate covers (default: localhost, 127.0.0.1, ::1)")
+	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster config inside a Pod, none outside)")
+	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 0, "time in-flight requests get on SIGTERM (default 25s)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runServe(ctx context.Context, opts server.Options) error {
+	s, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}

@@ -1,0 +1,118 @@
+package config
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// DefaultExcludedNamespaces are never judged when a config leaves
+// excludedNamespaces out: the control plane's namespaces, and
+// shipgate-system, where the chart installs shipgate by default (a gate that
+// judges its own rollout can lock itself out). Installed in another
+// namespace, write excludedNamespaces and name it there.
+var DefaultExcludedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "shipgate-system"}
+
+// Defaults for the fields ApplyDefaults fills.
+const (
+	// DefaultMode is the mode of namespaces no binding matches.
+	DefaultMode = ModeEnforce
+	// DefaultTimeoutMargin is kept back from the API server's deadline.
+	DefaultTimeoutMargin = 500 * time.Millisecond
+	// DefaultWebhookTimeout is the API server's own default for a webhook
+	// registered without timeoutSeconds.
+	DefaultWebhookTimeout = 10 * time.Second
+	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
+	// checkpoint every 1,000 records or every minute, whichever comes first,
+	// so at most a minute of log is not yet covered by a signature.
+	DefaultCheckpointRecords  = 1000
+	DefaultCheckpointInterval = time.Minute
+)
+
+// controllerManager is kube-controller-manager's own user name, which every
+// controller acts as when it runs without --use-service-account-credentials.
+const controllerManager = "system:kube-controller-manager"
+
+// DefaultControllers returns, for each workload kind that owns objects, the
+// users kube-controller-manager creates those objects as: the controller's
+// service account (--use-service-account-credentials, as kubeadm and most
+// managed clusters run it) and the controller manager's own user.
+// ApplyDefaults fills each kind a config leaves out of webhook.controllers.
+func DefaultControllers() map[string][]string {
+	sa := func(name string) []string {
+		return []string{"system:serviceaccount:kube-system:" + name, controllerManager}
+	}
+	return map[string][]string{
+		"Deployment":  sa("deployment-controller"),
+		"ReplicaSet":  sa("replicaset-controller"),
+		"StatefulSet": sa("statefulset-controller"),
+		"DaemonSet":   sa("daemon-set-controller"),
+		"Job":         sa("job-controller"),
+		"CronJob":     sa("cronjob-controller"),
+	}
+}
+
+// ApplyDefaults fills what the file left out. It never overwrites a value
+// that is set and may be called more than once. store.url is left alone:
+// the server picks its default.
+//
+// excludedNamespaces is defaulted only when absent: an explicit empty list
+// means "judge every namespace". A binding's empty mode, trust, policies and
+// approval are not filled here but taken from defaults by Resolve.
+func (c *GatewayConfig) ApplyDefaults() {
+	if c.ExcludedNamespaces == nil {
+		c.ExcludedNamespaces = slices.Clone(DefaultExcludedNamespaces)
+	}
+	if c.Defaults.Mode == "" {
+		c.Defaults.Mode = DefaultMode
+	}
+	for i := range c.Trust {
+		// A threshold left out means one of the listed authorities must
+		// sign, not none of them.
+		if s := &c.Trust[i].Signatures; s.Threshold == 0 && len(s.Authorities) > 0 {
+			s.Threshold = 1
+		}
+	}
+	if c.Webhook.TimeoutMargin.Duration == 0 {
+		c.Webhook.TimeoutMargin.Duration = DefaultTimeoutMargin
+	}
+	if c.Webhook.DefaultTimeout.Duration == 0 {
+		c.Webhook.DefaultTimeout.Duration = DefaultWebhookTimeout
+	}
+	if c.Webhook.Controllers == nil {
+		c.Webhook.Controllers = make(map[string][]string)
+	}
+	for kind, users := range DefaultControllers() {
+		if _, ok := c.Webhook.Controllers[kind]; !ok {
+			c.Webhook.Controllers[kind] = users
+		}
+	}
+	if c.Audit.CheckpointEvery.Records == 0 {
+		c.Audit.CheckpointEvery.Records = DefaultCheckpointRecords
+	}
+	if c.Audit.CheckpointEvery.Interval.Duration == 0 {
+		c.Audit.CheckpointEvery.Interval.Duration = DefaultCheckpointInterval
+	}
+}
+
+// defaultYAML is the built-in config; see Default.
+//
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the text of the built-in config, comments and all, for
+// "shipgate demo" to print or write out as a starting point.
+func DefaultYAML() []byte { return slices.Clone(defaultYAML) }
+
+// Default returns the built-in config (default.yaml in this package), which
+// "shipgate demo" runs and "shipgate serve" uses without --config. Each call
+// returns a new copy, defaulted, validated and compiled.
+func Default() *GatewayConfig {
+	c, err := Parse("default.yaml", defaultYAML)
+	if err != nil {
+		// TestDefault guards against this.
+		panic(fmt.Sprintf("config: the embedded default.yaml is invalid: %v", err))
+	}
+	return c
+}

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/shipgate/shipgate/config"
+	kubeconfig "github.com/shipgate/shipgate/config/kube"
+	"github.com/shipgate/shipgate/server/certs"
+	"github.com/shipgate/shipgate/webhook"
+	kubeworkload "github.com/shipgate/shipgate/workload/kube"
+)
+
+// Server is a running shipgate: the HTTPS listener, the configuration
+// watcher and the services built from it.
+type Server struct {
+	opts         Options
+	log          *slog.Logger
+	registry     *prometheus.Registry
+	config       func() *config.GatewayConfig
+	watcher      *config.Watcher
+	reloader     *certs.Reloader
+	kube         kubernetes.Interface
+	nsCache      *kubeconfig.Namespaces
+	caFile       string
+	listener     net.Listener
+	http         *http.Server
+	ready        atomic.Bool
+	reloadErrors prometheus.Counter
+}
+
+// New builds a server from its options: it loads the configuration (an
+// invalid file is an error with file and line), prepares TLS, connects to
+// the cluster when there is one, and listens. Serving starts with Run.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reloadErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shipgate_config_reload_errors_total",
+		Help: "Configuration changes that were refused; the last good configuration stays in force.",
+	})
+	s.registry.MustRegister(s.reloadErrors)
+
+	if err := s.loadConfig(); err != nil {
+		return nil, err
+	}
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
+	kube, err := kubeClient(opts.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	s.kube = kube
+
+	wopts := []webhook.Option{webhook.WithLogger(s.log)}
+	if kube != nil {
+		s.nsCache = kubeconfig.NewNamespaces(kube, 10*time.Minute)
+		wopts = append(wopts, webhook.WithNamespaceLabels(s.nsCache), webhook.WithOwners(kubeworkload.NewOwners(kube)))
+	}
+	wopts = append(wopts, opts.Webhook...)
+
+	metrics := webhook.NewMetrics(s.registry)
+	timing := func() (time.Duration, time.Duration) {
+		w := s.config().Webhook
+		return w.DefaultTimeout.Duration, w.TimeoutMargin.Duration
+	}
+	router := s.routes(
+		webhook.Serve("mutate", webhook.NewMutator(s.config, wopts...), timing, metrics, s.log),
+		webhook.Serve("validate", webhook.NewValidator(s.config, wopts...), timing, metrics, s.log),
+	)
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
+	}
+	s.listener = ln
+	s.http = &http.Server{
+		Handler:           router,
+		TLSConfig:         certs.TLSConfig(s.reloader.GetCertificate),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      40 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// loadConfig loads and watches the config file, or takes the embedded
+// defaults when there is none.
+func (s *Server) loadConfig() error {
+	if s.opts.ConfigFile == "" {
+		cfg := config.Default()
+		s.config = func() *config.GatewayConfig { return cfg }
+		return nil
+	}
+	w, err := config.NewWatcher(s.opts.ConfigFile,
+		config.WithOnChange(func(_, cfg *config.GatewayConfig) {
+			s.log.Info("configuration reloaded", "file", s.opts.ConfigFile, "revision", cfg.Revision())
+		}),
+		config.WithOnError(func(err error) {
+			s.reloadErrors.Inc()
+			s.log.Error("configuration change refused; keeping the last good one", "file", s.opts.ConfigFile, "error", err.Error())
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	s.watcher, s.config = w, w.Current
+	return nil
+}
+
+// setupTLS loads the given certificate or generates a CA and a serving
+// certificate, writing the CA bundle for the webhook configuration.
+func (s *Server) setupTLS() error {
+	certFile, keyFile := s.opts.TLSCertFile, s.opts.TLSKeyFile
+	if certFile == "" {
+		paths, err := certs.GenerateSelfSigned(s.opts.CertDir, s.opts.Hosts, 365*24*time.Hour)
+		if err != nil {
+			return fmt.Errorf("generating a self-signed certificate: %w", err)
+		}
+		certFile, keyFile, s.caFile = paths.CertFile, paths.KeyFile, paths.CAFile
+		s.log.Info("generated a self-signed serving certificate", "caBundle", s.caFile, "hosts", s.opts.Hosts)
+	}
+	r, err := certs.NewReloader(certFile, keyFile,
+		certs.WithOnError(func(err error) {
+			s.log.Error("serving certificate change refused; keeping the current one", "error", err.Error())
+		}),
+		certs.WithOnReload(func(c *x509.Certificate) {
+			s.log.Info("serving certificate reloaded", "notAfter", c.NotAfter)
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	s.reloader = r
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// CAFile is the generated CA bundle, or "" when certificates were given.
+func (s *Server) CAFile() string { return s.caFile }
+
+// Run serves until ctx is cancelled, then shuts down gracefully: readiness
+// goes false first, new connections stop, and in-flight admissions finish
+// within ShutdownGrace.
+func (s *Server) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	g.Go(func() error { return s.reloader.Run(bg) })
+	if s.watcher != nil {
+		g.Go(func() error { return s.watcher.Run(bg) })
+	}
+	if s.nsCache != nil {
+		s.nsCache.Start(bg)
+	}
+	s.ready.Store(true)
+	s.log.Info("shipgate serving", "addr", s.Addr().String(), "config", s.opts.ConfigFile)
+
+	g.Go(func() error {
+		err := s.http.Serve(tls.NewListener(s.listener, s.http.TLSConfig))
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving HTTPS: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		s.ready.Store(false)
+		s.log.Info("shutting down", "grace", s.opts.ShutdownGrace.String())
+		sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
+		defer cancel()
+		err := s.http.Shutdown(sctx)
+		stopBG()
+		return err
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// routes is the HTTP surface.
+func (s *Server) routes(mutate, validate http.Handler) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.POST("/mutate", gin.WrapH(mutate))
+	r.POST("/validate", gin.WrapH(validate))
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", func(c *gin.Context) {
+		if !s.ready.Load() {
+			c.String(http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		if s.nsCache != nil && !s.nsCache.HasSynced() {
+			c.String(http.StatusServiceUnavailable, "namespace cache not synced")
+			return
+		}
+		c.String(http.StatusOK, "ok")
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})))
+	return r
+}

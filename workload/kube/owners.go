@@ -1,0 +1,74 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/shipgate/shipgate/workload"
+)
+
+// Owners implements workload.OwnerLookup with GETs against the API server.
+type Owners struct {
+	client kubernetes.Interface
+}
+
+var _ workload.OwnerLookup = (*Owners)(nil)
+
+// NewOwners returns an OwnerLookup that asks the cluster client talks to.
+// Its service account needs get on replicasets, deployments, statefulsets,
+// daemonsets (apps), jobs, cronjobs (batch) and replicationcontrollers.
+func NewOwners(client kubernetes.Interface) *Owners {
+	return &Owners{client: client}
+}
+
+// OwnerExists reports whether the object ref names exists in namespace with
+// ref's UID: an object deleted and re-created under the same name is a
+// different owner. Not found is (false, nil); any other failure is an error,
+// on which the caller fails closed. An owner kind that passes on no decision
+// wraps workload.ErrUnsupportedKind.
+func (o *Owners) OwnerExists(ctx context.Context, namespace string, ref metav1.OwnerReference) (bool, error) {
+	uid, err := o.uid(ctx, namespace, ref.Kind, ref.Name)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("getting %s %s/%s: %w", ref.Kind, namespace, ref.Name, err)
+	}
+	return uid == ref.UID, nil
+}
+
+// uid gets the named object of kind and returns its UID.
+func (o *Owners) uid(ctx context.Context, namespace, kind, name string) (types.UID, error) {
+	var (
+		m   metav1.Object
+		err error
+	)
+	get := metav1.GetOptions{}
+	switch kind {
+	case "ReplicaSet":
+		m, err = o.client.AppsV1().ReplicaSets(namespace).Get(ctx, name, get)
+	case "Deployment":
+		m, err = o.client.AppsV1().Deployments(namespace).Get(ctx, name, get)
+	case "StatefulSet":
+		m, err = o.client.AppsV1().StatefulSets(namespace).Get(ctx, name, get)
+	case "DaemonSet":
+		m, err = o.client.AppsV1().DaemonSets(namespace).Get(ctx, name, get)
+	case "Job":
+		m, err = o.client.BatchV1().Jobs(namespace).Get(ctx, name, get)
+	case "CronJob":
+		m, err = o.client.BatchV1().CronJobs(namespace).Get(ctx, name, get)
+	case "ReplicationController":
+		m, err = o.client.CoreV1().ReplicationControllers(namespace).Get(ctx, name, get)
+	default:
+		return "", fmt.Errorf("owner kind %s: %w", kind, workload.ErrUnsupportedKind)
+	}
+	if err != nil {
+		return "", err
+	}
+	return m.GetUID(), nil
+}

@@ -1,0 +1,92 @@
+package workload
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ContainerType says which list of the pod spec a container comes from. The
+// values are the words shipgate uses in messages and policy input.
+type ContainerType string
+
+// The three container lists of a pod spec.
+const (
+	Regular   ContainerType = "container"
+	Init      ContainerType = "initContainer"
+	Ephemeral ContainerType = "ephemeralContainer"
+)
+
+// Container is one container of a pod template: its name, its image as
+// written and the list it comes from.
+type Container struct {
+	Name  string
+	Image string
+	Type  ContainerType
+}
+
+// Object is a workload as shipgate sees it: identity, ownership and the pod
+// template it runs, whatever its kind.
+type Object struct {
+	// Kind is the AdmissionRequest's kind.kind: "Deployment", "Pod", ….
+	Kind         string
+	Namespace    string
+	Name         string
+	GenerateName string
+	UID          types.UID
+	Labels       map[string]string
+	Annotations  map[string]string
+	// OwnerReferences are the object's own ownerReferences.
+	OwnerReferences []metav1.OwnerReference
+	// Template is the pod template. For a Pod it holds the Pod's own labels
+	// and annotations and its spec; for a CronJob it is
+	// spec.jobTemplate.spec.template.
+	Template corev1.PodTemplateSpec
+	// Containers lists init containers, then containers, then ephemeral
+	// containers, each in spec order.
+	Containers []Container
+}
+
+// DisplayName is the name to show people: Name, or GenerateName followed by
+// "*" when the API server has not generated the name yet ("web-7d9c5-*").
+func (o *Object) DisplayName() string {
+	if o.Name == "" && o.GenerateName != "" {
+		return o.GenerateName + "*"
+	}
+	return o.Name
+}
+
+// Images lists the distinct image references of all containers as written,
+// in the order first seen. Four containers naming one tag give one entry, so
+// the tag is resolved once. A linear search beats a map for the handful of
+// containers a pod has.
+func (o *Object) Images() []string {
+	images := make([]string, 0, len(o.Containers))
+	for _, c := range o.Containers {
+		if !slices.Contains(images, c.Image) {
+			images = append(images, c.Image)
+		}
+	}
+	return images
+}
+
+// containersOf lists the containers of spec in the order of Object.Containers.
+func containersOf(spec *corev1.PodSpec) []Container {
+	n := len(spec.InitContainers) + len(spec.Containers) + len(spec.EphemeralContainers)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Container, 0, n)
+	for _, c := range spec.InitContainers {
+		out = append(out, Container{Name: c.Name, Image: c.Image, Type: Init})
+	}
+	for _, c := range spec.Containers {
+		out = append(out, Container{Name: c.Name, Image: c.Image, Type: Regular})
+	}
+	for _, c := range spec.EphemeralContainers {
+		out = append(out, Container{Name: c.Name, Image: c.Image, Type: Ephemeral})
+	}
+	return out
+}
