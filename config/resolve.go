@@ -48,12 +48,17 @@ func (c *GatewayConfig) Resolve(namespace string, labels map[string]string) Reso
 // Compile precomputes what Resolve and Revision need. Load, Parse and
 // Default call it; call it again after changing a config in Go, and before
 // sharing the config between goroutines. It does not validate.
-func (c *GatewayConfig) Compile() { c.resolver = newResolver(c) }
+func (c *GatewayConfig) Compile() {
+	r := newResolver(c)
+	r.revision = revision(c)
+	c.resolver = r
+}
 
 // Revision is a short hash of the config's canonical JSON form. Equal
 // configs have equal revisions however their files were written (comments,
 // key order, defaults spelled out or not), so reloads can be logged and
-// caches keyed by it.
+// caches keyed by it. A compiled config answers with the revision it had
+// when compiled.
 func (c *GatewayConfig) Revision() string {
 	if c.resolver != nil {
 		return c.resolver.revision
@@ -84,7 +89,7 @@ type resolver struct {
 	labels    []labelPair
 	effective []Binding
 	defaults  Binding
-	revision  string
+	revision  string // set by Compile only
 }
 
 // matcher is a compiled Match: the ranges of its globs (any may match;
@@ -102,7 +107,6 @@ func newResolver(c *GatewayConfig) *resolver {
 		matchers:  make([]matcher, len(c.Namespaces)),
 		effective: make([]Binding, len(c.Namespaces)),
 		defaults:  c.Defaults,
-		revision:  revision(c),
 	}
 	for _, ns := range c.ExcludedNamespaces {
 		r.excluded[ns] = struct{}{}
@@ -126,11 +130,11 @@ func newResolver(c *GatewayConfig) *resolver {
 
 // match reports whether binding i's match holds.
 func (r *resolver) match(i int, namespace string, labels map[string]string) bool {
-	m := r.matchers[i]
+	m := &r.matchers[i]
 	if m.globsFrom < m.globsTo {
 		found := false
-		for _, g := range r.globs[m.globsFrom:m.globsTo] {
-			if g.match(namespace) {
+		for k := m.globsFrom; k < m.globsTo; k++ {
+			if r.globs[k].match(namespace) {
 				found = true
 				break
 			}
@@ -197,7 +201,7 @@ func newGlob(p string) glob {
 	}
 }
 
-func (g glob) match(name string) bool {
+func (g *glob) match(name string) bool {
 	switch g.kind {
 	case globExact:
 		return name == g.s

@@ -55,16 +55,24 @@ type Match struct {
 
 // Binding ties namespaces to a mode, trust policies, policy sets and an
 // approval rule.
+//
+// In a namespace binding, an empty Mode, Trust, Policies or Approval is
+// taken from defaults (see Resolve); the defaults themselves have no Match.
 type Binding struct {
-	Match    Match         `yaml:"match,omitempty" json:"match,omitempty"`
-	Mode     Mode          `yaml:"mode,omitempty" json:"mode,omitempty"`
-	Trust    []string      `yaml:"trust,omitempty" json:"trust,omitempty"`
+	Match Match `yaml:"match,omitempty" json:"match,omitempty"`
+	Mode  Mode  `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// Trust names trust policies of GatewayConfig.Trust.
+	Trust []string `yaml:"trust,omitempty" json:"trust,omitempty"`
+	// Policies are policy set names, Rego packages below data.shipgate
+	// ("baseline", "kubernetes.admission").
 	Policies []string      `yaml:"policies,omitempty" json:"policies,omitempty"`
 	Approval *ApprovalRule `yaml:"approval,omitempty" json:"approval,omitempty"`
 }
 
 // ApprovalRule asks for distinct people to approve a rollout.
 type ApprovalRule struct {
+	// Approvers is how many distinct people, never the deployer, must
+	// approve; 0 only for a rule that is break-glass alone.
 	Approvers        int            `yaml:"approvers" json:"approvers"`
 	Groups           []string       `yaml:"groups,omitempty" json:"groups,omitempty"`
 	BreakGlassGroups []string       `yaml:"breakGlassGroups,omitempty" json:"breakGlassGroups,omitempty"`
@@ -72,6 +80,9 @@ type ApprovalRule struct {
 }
 
 // ApprovalExpiry bounds how long approval requests and approvals live.
+//
+// Pending and Approved are required when Approvers > 0, BreakGlass when
+// BreakGlassGroups are set; there are no defaults.
 type ApprovalExpiry struct {
 	Pending    Duration `yaml:"pending,omitempty" json:"pending,omitempty"`
 	Approved   Duration `yaml:"approved,omitempty" json:"approved,omitempty"`
@@ -88,6 +99,8 @@ type TrustPolicy struct {
 
 // SignatureRequirement is a threshold over signature authorities.
 type SignatureRequirement struct {
+	// Threshold is how many distinct authorities must have signed; left
+	// out (0) with authorities listed, it is 1.
 	Threshold   int         `yaml:"threshold,omitempty" json:"threshold,omitempty"`
 	Authorities []Authority `yaml:"authorities,omitempty" json:"authorities,omitempty"`
 }
@@ -97,11 +110,15 @@ type SignatureRequirement struct {
 type AttestationRequirement struct {
 	PredicateType string      `yaml:"predicateType" json:"predicateType"`
 	Authorities   []Authority `yaml:"authorities" json:"authorities"`
-	MaxAge        Duration    `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
+	// MaxAge refuses attestations older than this. It needs trusted time,
+	// so at least one authority must be keyless with a RekorKey.
+	MaxAge Duration `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
 }
 
 // Authority is one signer: a public key or a keyless identity.
 type Authority struct {
+	// Name is required and unique within its list: results and audit
+	// records name the authority that signed.
 	Name    string   `yaml:"name" json:"name"`
 	Key     *Source  `yaml:"key,omitempty" json:"key,omitempty"`
 	Keyless *Keyless `yaml:"keyless,omitempty" json:"keyless,omitempty"`
@@ -127,6 +144,7 @@ type Source struct {
 
 // SecretRef names one key of a Kubernetes Secret.
 type SecretRef struct {
+	// Namespace defaults to the one shipgate runs in (the server fills it).
 	Namespace string `yaml:"namespace" json:"namespace"`
 	Name      string `yaml:"name" json:"name"`
 	Key       string `yaml:"key" json:"key"`

@@ -103,23 +103,30 @@ func (w *Watcher) Current() *GatewayConfig { return w.current.Load() }
 // atomic "..data" symlink swap and an editor's rename over the file are
 // seen; every event in the directory leads, after a short debounce, to
 // comparing the file's content with the last seen. It polls as well, see
-// WithPollInterval. Run may be called once.
+// WithPollInterval; if the directory cannot be watched it reports that
+// through OnError and polls alone. Run may be called once.
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("running config watcher: already running")
 	}
 	var events <-chan fsnotify.Event
 	var watchErrs <-chan error
+	poll := w.poll
 	dir := filepath.Dir(w.path)
 	if fw, err := watchDir(dir); err != nil {
-		w.onError(fmt.Errorf("watching %s, polling every %s instead: %w", dir, w.poll, err))
+		if poll <= 0 {
+			// Polling was turned off trusting notifications; without them
+			// it is the only way to see a change.
+			poll = DefaultPollInterval
+		}
+		w.onError(fmt.Errorf("watching %s, polling every %s instead: %w", dir, poll, err))
 	} else {
 		defer fw.Close()
 		events, watchErrs = fw.Events, fw.Errors
 	}
 	var tick <-chan time.Time
-	if w.poll > 0 {
-		t := time.NewTicker(w.poll)
+	if poll > 0 {
+		t := time.NewTicker(poll)
 		defer t.Stop()
 		tick = t.C
 	}

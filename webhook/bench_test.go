@@ -16,7 +16,7 @@ import (
 // Deployment UPDATE AdmissionReview (4 containers, an init container,
 // object and oldObject) with encoding/json.
 func BenchmarkDecodeReview(b *testing.B) {
-	body := readRequest(b, "deployment-update-image")
+	body := compactRequest(b, "deployment-update-image")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -33,7 +33,7 @@ func BenchmarkDecodeReview(b *testing.B) {
 func BenchmarkValidate(b *testing.B) {
 	for _, name := range []string{"deployment-update-image", "deployment-update-scale", "deployment-create-latest", "pod-create-inherited"} {
 		b.Run(name, func(b *testing.B) {
-			body := readRequest(b, name)
+			body := compactRequest(b, name)
 			h := Serve("validate", newTestValidator(b), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
@@ -60,3 +60,13 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// compactRequest is a request file without indentation, as the API server
+// sends it.
+func compactRequest(b *testing.B, name string) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, readRequest(b, name)); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}

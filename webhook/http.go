@@ -55,7 +55,7 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := readBody(r.Body)
+	body, err := readBody(r.Body, r.ContentLength)
 	if errors.Is(err, ErrBodyTooLarge) {
 		a.fail(w, http.StatusRequestEntityTooLarge, err.Error(), start)
 		return

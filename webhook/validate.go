@@ -92,8 +92,8 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	d.Name = obj.DisplayName()
 	var old *workload.Object
 	if req.Operation == "UPDATE" && len(req.OldObject.Raw) > 0 {
-		// An oldObject that does not decode is treated as absent: the
-		// object is then judged in full, never waved through.
+		// An oldObject that cannot be read counts as absent: the object
+		// is then judged in full, never waved through.
 		old, _ = workload.Decode(kind, req.OldObject.Raw)
 	}
 	cls, err := workload.Classify(ctx, workload.Request{
@@ -116,11 +116,6 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		judged = ephemeralOnly(obj.Containers)
 	}
 	floor(d, judged)
-	if len(d.Reasons) == 0 {
-		if canonical, err := workload.CanonicalTemplate(obj); err == nil {
-			d.Fingerprint = workload.Fingerprint(obj, canonical, nil)
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		d.refuse(http.StatusGatewayTimeout, "deadline", "deciding took longer than the API server's timeout allows: %v", err)
 	}

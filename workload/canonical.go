@@ -57,12 +57,16 @@ func CanonicalTemplate(o *Object) ([]byte, error) {
 	if o == nil {
 		return nil, errors.New("canonicalising template: no object")
 	}
+	src, err := o.PodTemplate()
+	if err != nil {
+		return nil, fmt.Errorf("canonicalising: %w", err)
+	}
 	t := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
-			Labels:      withoutControllerLabels(o.Template.Labels),
-			Annotations: maps.Clone(o.Template.Annotations),
+			Labels:      withoutControllerLabels(src.Labels),
+			Annotations: maps.Clone(src.Annotations),
 		},
-		Spec: *o.Template.Spec.DeepCopy(),
+		Spec: *src.Spec.DeepCopy(),
 	}
 	canonicalSpec(&t.Spec)
 	if o.Kind == "Pod" {

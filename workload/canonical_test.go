@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func canonical(t *testing.T, o *Object) []byte {
@@ -101,9 +102,9 @@ func TestCanonicalTemplateDoesNotModify(t *testing.T) {
 	t.Parallel()
 	for _, f := range []struct{ kind, file string }{{"Deployment", "deployment-defaulted.json"}, {"Pod", "pod-ephemeral.json"}} {
 		o := decodeFile(t, f.kind, f.file)
-		before := o.Template.DeepCopy()
+		before := podTemplate(t, o).DeepCopy()
 		first := canonical(t, o)
-		if !equality.Semantic.DeepEqual(*before, o.Template) {
+		if !equality.Semantic.DeepEqual(*before, *podTemplate(t, o)) {
 			t.Errorf("CanonicalTemplate modified the %s", f.kind)
 		}
 		if second := canonical(t, o); !bytes.Equal(first, second) {
@@ -181,7 +182,11 @@ func TestCanonicalTemplateDefaults(t *testing.T) {
 		"configMap defaultMode 420":  {edit: func(s *corev1.PodSpec) { s.Volumes[0].ConfigMap.DefaultMode = i32(0o644) }},
 		"configMap defaultMode 0400": {edit: func(s *corev1.PodSpec) { s.Volumes[0].ConfigMap.DefaultMode = i32(0o400) }, changes: true},
 		"a volume without a source is an emptyDir": {edit: func(s *corev1.PodSpec) {
-			s.Volumes = append(s.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			s.Volumes[2].EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}},
+		"a sized emptyDir": {edit: func(s *corev1.PodSpec) {
+			size := resource.MustParse("1Gi")
+			s.Volumes[2].EmptyDir = &corev1.EmptyDirVolumeSource{SizeLimit: &size}
 		}, changes: true},
 		"hostPath type unset": {edit: func(s *corev1.PodSpec) {
 			t := corev1.HostPathUnset
@@ -193,7 +198,7 @@ func TestCanonicalTemplateDefaults(t *testing.T) {
 		"an image":           {edit: func(s *corev1.PodSpec) { ctr(s).Image = "registry.example.com/app:2" }, changes: true},
 	}
 	base := func() *Object {
-		return &Object{Kind: "Deployment", Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		return NewObject("Deployment", metav1.ObjectMeta{}, corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
 				Name: "app", Image: "registry.example.com/app:1",
 				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
@@ -207,15 +212,16 @@ func TestCanonicalTemplateDefaults(t *testing.T) {
 			Volumes: []corev1.Volume{
 				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
 				{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}},
+				{Name: "scratch"},
 			},
-		}}}
+		}})
 	}
 	want := canonical(t, base())
 	for desc, tt := range tests {
 		t.Run(desc, func(t *testing.T) {
 			t.Parallel()
 			o := base()
-			tt.edit(&o.Template.Spec)
+			tt.edit(&podTemplate(t, o).Spec)
 			got := canonical(t, o)
 			if changed := !bytes.Equal(got, want); changed != tt.changes {
 				t.Errorf("canonical bytes changed = %v, want %v:\n got %s\nbase %s", changed, tt.changes, got, want)

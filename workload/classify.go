@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -111,20 +112,31 @@ func Classify(ctx context.Context, req Request, obj, old *Object, owners OwnerLo
 	return judge(ctx, req, obj, owners, ctrls)
 }
 
-// unchanged reports whether an UPDATE leaves what obj runs as it was.
+// unchanged reports whether an UPDATE leaves what obj runs as it was. Two
+// objects decoded from JSON compare their raw templates (see SameTemplate);
+// otherwise the typed templates are compared. A template that cannot be
+// decoded counts as changed.
 func unchanged(obj, old *Object) bool {
 	if !slices.Equal(obj.Containers, old.Containers) {
 		return false
 	}
-	if obj.Kind == "Pod" {
-		return equality.Semantic.DeepEqual(obj.Template.Spec, old.Template.Spec)
+	if obj.templateJSON != nil && old.templateJSON != nil {
+		return bytes.Equal(obj.templateJSON, old.templateJSON)
 	}
-	return equality.Semantic.DeepEqual(obj.Template, old.Template)
+	a, errA := obj.PodTemplate()
+	b, errB := old.PodTemplate()
+	if errA != nil || errB != nil {
+		return false
+	}
+	if obj.Kind == "Pod" {
+		return equality.Semantic.DeepEqual(a.Spec, b.Spec)
+	}
+	return equality.Semantic.DeepEqual(*a, *b)
 }
 
 // judge decides between Rollout and Inherited for a new or changed object.
 func judge(ctx context.Context, req Request, obj *Object, lookup OwnerLookup, ctrls Controllers) (Classification, error) {
-	_, inherits := owners[obj.Kind]
+	_, inherits := inheritsFrom[obj.Kind]
 	if !inherits {
 		return Classification{Class: Rollout, Reason: changeOf(req, obj)}, nil
 	}

@@ -40,11 +40,11 @@ func (c Controllers) allows(ownerKind, username string) bool {
 	return slices.Contains(c[ownerKind], username)
 }
 
-// owners lists, per kind, the controller kinds it can inherit from and the
+// inheritsFrom lists, per kind, the controller kinds it can inherit from and the
 // API group each owner kind lives in. Deployments, StatefulSets, DaemonSets,
 // CronJobs and ReplicationControllers inherit from nothing: when their
 // template or images change they are rollouts.
-var owners = map[string]map[string]string{
+var inheritsFrom = map[string]map[string]string{
 	"ReplicaSet": {"Deployment": "apps"},
 	"Job":        {"CronJob": "batch"},
 	"Pod": {
@@ -60,7 +60,7 @@ var owners = map[string]map[string]string{
 // ref names: the owner kind is one that creates kind, in its own API group
 // (a custom resource that happens to be called "ReplicaSet" is not).
 func canInheritFrom(kind string, ref *metav1.OwnerReference) bool {
-	group, ok := owners[kind][ref.Kind]
+	group, ok := inheritsFrom[kind][ref.Kind]
 	if !ok {
 		return false
 	}

@@ -118,8 +118,8 @@ func TestDecode(t *testing.T) {
 			if owner != tt.owner {
 				t.Errorf("owner = %q, want %q", owner, tt.owner)
 			}
-			if len(o.Template.Labels) != tt.templateLabels {
-				t.Errorf("template labels = %v, want %d of them", o.Template.Labels, tt.templateLabels)
+			if got := podTemplate(t, o).Labels; len(got) != tt.templateLabels {
+				t.Errorf("template labels = %v, want %d of them", got, tt.templateLabels)
 			}
 			if !slices.Equal(o.Containers, tt.containers) {
 				t.Errorf("Containers = %+v\nwant %+v", o.Containers, tt.containers)
@@ -143,10 +143,10 @@ func TestDecodeErrors(t *testing.T) {
 			kind: "Service", raw: `{"kind":"Service"}`, target: ErrUnsupportedKind, want: "decoding Service: unsupported kind",
 		},
 		"malformed JSON names the kind": {
-			kind: "Deployment", raw: `{"kind":"Deployment","spec":{"template":`, want: "decoding Deployment: unexpected end of JSON input",
+			kind: "Deployment", raw: `{"kind":"Deployment","spec":{"template":`, want: "decoding Deployment: at /spec/template (byte 40): unexpected EOF",
 		},
 		"a wrong type names the kind": {
-			kind: "CronJob", raw: `{"spec":{"jobTemplate":[]}}`, want: "decoding CronJob: json: cannot unmarshal array",
+			kind: "CronJob", raw: `{"spec":{"jobTemplate":[]}}`, want: "decoding CronJob: at /spec/jobTemplate: cannot read an array as an object",
 		},
 		"a null object, as in a DELETE": {
 			kind: "Pod", raw: " null\n", target: ErrNoObject, want: "decoding Pod: no object",
@@ -179,7 +179,7 @@ func TestDecodeReplicationControllerWithoutTemplate(t *testing.T) {
 	t.Parallel()
 	raw := edit(t, testdata(t, "replicationcontroller.json"), `"template"`, `"templateWas"`)
 	o := decodeBytes(t, "ReplicationController", raw)
-	if len(o.Containers) != 0 || len(o.Template.Spec.Containers) != 0 || o.Name != "legacy-frontend" {
+	if len(o.Containers) != 0 || len(podTemplate(t, o).Spec.Containers) != 0 || o.Name != "legacy-frontend" {
 		t.Errorf("Decode = %s with %d containers, want legacy-frontend with none", o.Name, len(o.Containers))
 	}
 }

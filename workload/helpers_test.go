@@ -2,6 +2,8 @@ package workload
 
 import (
 	"os"
+
+	corev1 "k8s.io/api/core/v1"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,4 +45,15 @@ func edit(t testing.TB, raw []byte, from, to string) []byte {
 		t.Fatalf("edit: %q not found", from)
 	}
 	return []byte(strings.Replace(s, from, to, 1))
+}
+
+// podTemplate is o's decoded pod template, failing the test if it does not
+// decode.
+func podTemplate(t testing.TB, o *Object) *corev1.PodTemplateSpec {
+	t.Helper()
+	tmpl, err := o.PodTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
 }

@@ -1,8 +1,11 @@
 package workload
 
 import (
+	"fmt"
 	"slices"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,13 +43,60 @@ type Object struct {
 	Annotations  map[string]string
 	// OwnerReferences are the object's own ownerReferences.
 	OwnerReferences []metav1.OwnerReference
-	// Template is the pod template. For a Pod it holds the Pod's own labels
-	// and annotations and its spec; for a CronJob it is
-	// spec.jobTemplate.spec.template.
-	Template corev1.PodTemplateSpec
 	// Containers lists init containers, then containers, then ephemeral
 	// containers, each in spec order.
 	Containers []Container
+
+	// templateJSON is the pod template as received (for a Pod, its spec);
+	// template is its typed form, decoded on first use by PodTemplate,
+	// since most admissions never need more than Containers.
+	templateJSON jsontext.Value
+	template     *corev1.PodTemplateSpec
+}
+
+// NewObject builds an Object from a typed pod template, for callers that
+// hold Go values rather than JSON. For a Pod, t holds its labels,
+// annotations and spec.
+func NewObject(kind string, meta metav1.ObjectMeta, t corev1.PodTemplateSpec) *Object {
+	return &Object{
+		Kind:            kind,
+		Namespace:       meta.Namespace,
+		Name:            meta.Name,
+		GenerateName:    meta.GenerateName,
+		UID:             meta.UID,
+		Labels:          meta.Labels,
+		Annotations:     meta.Annotations,
+		OwnerReferences: meta.OwnerReferences,
+		Containers:      containersOf(&t.Spec),
+		template:        &t,
+	}
+}
+
+// PodTemplate is the pod template, decoded on first use. For a Pod it holds
+// the Pod's own labels and annotations and its spec; for a CronJob it is
+// spec.jobTemplate.spec.template. An Object is not safe for concurrent use
+// until PodTemplate has been called once.
+func (o *Object) PodTemplate() (*corev1.PodTemplateSpec, error) {
+	if o.template != nil {
+		return o.template, nil
+	}
+	t := &corev1.PodTemplateSpec{}
+	if len(o.templateJSON) > 0 && string(o.templateJSON) != "null" {
+		var err error
+		if o.Kind == "Pod" {
+			err = json.Unmarshal(o.templateJSON, &t.Spec)
+		} else {
+			err = json.Unmarshal(o.templateJSON, t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s pod template: %w", o.Kind, readableJSONError(err))
+		}
+	}
+	if o.Kind == "Pod" {
+		t.Labels, t.Annotations = o.Labels, o.Annotations
+	}
+	o.template = t
+	return t, nil
 }
 
 // DisplayName is the name to show people: Name, or GenerateName followed by

@@ -1,0 +1,58 @@
+package shipgate
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/shipgate/shipgate"
+
+// TestImportArrows guards the package arrows of DESIGN.md on the direct
+// imports of every package in the module (tests excluded): nothing imports
+// server or cmd; the domain packages import neither gin nor server; only
+// the */kube packages, signer and server talk to the Kubernetes API; the
+// webhook imports only the domain packages of shipgate.
+func TestImportArrows(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	imports := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		imports[strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")] = fields[1:]
+	}
+	if len(imports) < 8 {
+		t.Fatalf("go list found only %d packages: %v", len(imports), imports)
+	}
+	domain := []string{"workload", "config", "signer", "policy", "approval", "audit", "store", "auth"}
+	kubeAllowed := []string{"server", "signer", "policy/kube", "config/kube", "workload/kube", "approval/kube", "auth/kube"}
+	webhookMay := []string{"workload", "config", "signer", "policy", "approval", "audit"}
+
+	for pkg, deps := range imports {
+		top, _, _ := strings.Cut(pkg, "/")
+		for _, dep := range deps {
+			own, isOwn := strings.CutPrefix(dep, module+"/")
+			switch {
+			case isOwn && (own == "server" || strings.HasPrefix(own, "cmd/")) && pkg != "cmd/shipgate":
+				t.Errorf("%s imports %s: nothing but the binary may", pkg, own)
+			case slices.Contains(domain, top) && (strings.HasPrefix(dep, "github.com/gin-gonic/") || own == "server"):
+				t.Errorf("%s imports %s: domain packages stay free of HTTP wiring", pkg, dep)
+			case strings.HasPrefix(dep, "k8s.io/client-go") && !slices.Contains(kubeAllowed, pkg) && !strings.HasPrefix(pkg, "test/"):
+				t.Errorf("%s imports %s: only the kube packages, signer and server talk to the API server", pkg, dep)
+			case pkg == "webhook" && isOwn && !slices.Contains(webhookMay, own):
+				t.Errorf("webhook imports %s: it may use only %v", own, webhookMay)
+			}
+		}
+	}
+	for _, leaf := range []string{"workload", "workload/manifest"} {
+		for _, dep := range imports[leaf] {
+			if strings.HasPrefix(dep, module) {
+				t.Errorf("%s is a leaf but imports %s", leaf, dep)
+			}
+		}
+	}
+}

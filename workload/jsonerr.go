@@ -1,0 +1,81 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// readableJSONError turns a decoder error into one line a person can act
+// on: where in the object (a JSON pointer) and what was wrong, without the
+// Go types behind it.
+func readableJSONError(err error) error {
+	var se *json.SemanticError
+	if errors.As(err, &se) {
+		where := string(se.JSONPointer)
+		if where == "" {
+			where = "/"
+		}
+		what := jsonKindWord(se.JSONKind)
+		want := ""
+		if se.GoType != nil {
+			want = " as " + goKindWord(se.GoType)
+		}
+		if se.Err != nil {
+			return fmt.Errorf("at %s: cannot read %s%s: %v", where, what, want, se.Err)
+		}
+		return fmt.Errorf("at %s: cannot read %s%s", where, what, want)
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		if syn.JSONPointer != "" {
+			return fmt.Errorf("at %s (byte %d): %v", syn.JSONPointer, syn.ByteOffset, syn.Err)
+		}
+		return fmt.Errorf("at byte %d: %v", syn.ByteOffset, syn.Err)
+	}
+	return err
+}
+
+// goKindWord names a Go type by the JSON it expects.
+func goKindWord(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a " + t.Kind().String()
+}
+
+// jsonKindWord names a JSON kind in words.
+func jsonKindWord(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "the value"
+}

@@ -1,0 +1,133 @@
+package kube
+
+import (
+	"errors"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/shipgate/shipgate/workload"
+)
+
+func meta(name string, uid types.UID) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: "shop", Name: name, UID: uid}
+}
+
+func TestOwnerExists(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(
+		&appsv1.ReplicaSet{ObjectMeta: meta("web-7d9c5", "uid-rs")},
+		&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")},
+		&appsv1.StatefulSet{ObjectMeta: meta("db", "uid-sts")},
+		&appsv1.DaemonSet{ObjectMeta: meta("node-exporter", "uid-ds")},
+		&batchv1.Job{ObjectMeta: meta("report-1", "uid-job")},
+		&batchv1.CronJob{ObjectMeta: meta("report", "uid-cj")},
+		&corev1.ReplicationController{ObjectMeta: meta("legacy", "uid-rc")},
+		// The same name in another namespace must not count.
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "api", UID: "uid-other"}},
+	)
+	owners := NewOwners(client)
+	tests := map[string]struct {
+		kind, name string
+		uid        types.UID
+		want       bool
+	}{
+		"a ReplicaSet with its UID":                    {kind: "ReplicaSet", name: "web-7d9c5", uid: "uid-rs", want: true},
+		"a Deployment with its UID":                    {kind: "Deployment", name: "web", uid: "uid-deploy", want: true},
+		"a StatefulSet with its UID":                   {kind: "StatefulSet", name: "db", uid: "uid-sts", want: true},
+		"a DaemonSet with its UID":                     {kind: "DaemonSet", name: "node-exporter", uid: "uid-ds", want: true},
+		"a Job with its UID":                           {kind: "Job", name: "report-1", uid: "uid-job", want: true},
+		"a CronJob with its UID":                       {kind: "CronJob", name: "report", uid: "uid-cj", want: true},
+		"a ReplicationController with its UID":         {kind: "ReplicationController", name: "legacy", uid: "uid-rc", want: true},
+		"a Deployment re-created under its name":       {kind: "Deployment", name: "web", uid: "uid-of-the-deleted-one"},
+		"a ReplicaSet that does not exist":             {kind: "ReplicaSet", name: "web-0000", uid: "uid-rs"},
+		"a name that exists only as another kind":      {kind: "StatefulSet", name: "web", uid: "uid-deploy"},
+		"a name that exists only in another namespace": {kind: "Deployment", name: "api", uid: "uid-other"},
+	}
+	for desc, tt := range tests {
+		t.Run(desc, func(t *testing.T) {
+			t.Parallel()
+			ref := metav1.OwnerReference{Kind: tt.kind, Name: tt.name, UID: tt.uid}
+			got, err := owners.OwnerExists(t.Context(), "shop", ref)
+			if err != nil {
+				t.Fatalf("OwnerExists: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("OwnerExists(%s %s %s) = %v, want %v", tt.kind, tt.name, tt.uid, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOwnerExistsErrors(t *testing.T) {
+	t.Parallel()
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "replicasets"}, "web-7d9c5", errors.New("no RBAC"))
+	client := fake.NewClientset()
+	client.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, forbidden
+	})
+	owners := NewOwners(client)
+	tests := map[string]struct {
+		kind   string
+		target error
+		want   string
+	}{
+		"a refused GET is an error, not a missing owner": {
+			kind: "ReplicaSet", target: forbidden, want: "getting ReplicaSet shop/web-7d9c5: ",
+		},
+		"a kind that passes on no decision": {
+			kind: "Service", target: workload.ErrUnsupportedKind, want: "getting Service shop/web-7d9c5: owner kind Service: unsupported kind",
+		},
+	}
+	for desc, tt := range tests {
+		t.Run(desc, func(t *testing.T) {
+			t.Parallel()
+			ref := metav1.OwnerReference{Kind: tt.kind, Name: "web-7d9c5", UID: "uid-rs"}
+			got, err := owners.OwnerExists(t.Context(), "shop", ref)
+			if err == nil || got {
+				t.Fatalf("OwnerExists = %v, %v; want false and an error", got, err)
+			}
+			if !errors.Is(err, tt.target) {
+				t.Errorf("error %v does not wrap %v", err, tt.target)
+			}
+			if len(err.Error()) < len(tt.want) || err.Error()[:len(tt.want)] != tt.want {
+				t.Errorf("error = %q, want it to start with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestOwnersClassify runs Classify against a cluster: a ReplicaSet created
+// by the deployment controller inherits while its Deployment exists, and is
+// judged as a bare object once the Deployment is deleted.
+func TestOwnersClassify(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")})
+	controller := true
+	rs := &workload.Object{Kind: "ReplicaSet", Namespace: "shop", Name: "web-7d9c5", OwnerReferences: []metav1.OwnerReference{
+		{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy", Controller: &controller},
+	}}
+	req := workload.Request{Operation: "CREATE", Username: "system:serviceaccount:kube-system:deployment-controller"}
+	owners := NewOwners(client)
+
+	got, err := workload.Classify(t.Context(), req, rs, nil, owners, workload.DefaultControllers())
+	if err != nil || got.Class != workload.Inherited {
+		t.Fatalf("Classify = %v %q, %v; want inherited", got.Class, got.Reason, err)
+	}
+	if err := client.AppsV1().Deployments("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = workload.Classify(t.Context(), req, rs, nil, owners, workload.DefaultControllers())
+	if err != nil || got.Class != workload.Rollout || got.Reason != "owner Deployment web not found: judged as a bare object" {
+		t.Fatalf("Classify after delete = %v %q, %v; want a rollout judged as bare", got.Class, got.Reason, err)
+	}
+}
