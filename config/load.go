@@ -1,13 +1,13 @@
 package config
 
 import (
+	"github.com/shipgate/shipgate/internal/yamlerr"
+
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -111,55 +111,13 @@ func describeNode(n *yaml.Node) string {
 	}
 }
 
-// yamlLine matches the location prefix yaml.v3 puts on its messages:
-// "yaml: line 3: …" for syntax errors, "line 3: …" in a TypeError.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
-
-// parserProblems are the messages of libyaml's parser (as opposed to its
-// scanner). yaml.v3 reports their line counting from 0 (and leaves out a
-// line 0), so decodeErrors adds one.
-var parserProblems = map[string]bool{
-	"did not find expected <stream-start>":   true,
-	"did not find expected <document start>": true,
-	"did not find expected node content":     true,
-	"did not find expected key":              true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"found duplicate %YAML directive":        true,
-	"found duplicate %TAG directive":         true,
-	"found incompatible YAML document":       true,
-	"found undefined tag handle":             true,
-}
-
 // decodeErrors turns a yaml.v3 error into an ErrorList, rewriting each
 // "line N: msg" into name:N: msg.
 func decodeErrors(name string, data []byte, err error) ErrorList {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	lines := bytes.Count(data, []byte("\n"))
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		lines++
-	}
-	list := make(ErrorList, 0, len(msgs))
-	for _, m := range msgs {
-		e := &Error{File: name}
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			e.Line, _ = strconv.Atoi(sub[1])
-			m = m[len(sub[0]):]
-		}
-		if parserProblems[m] {
-			// The parser's end-of-stream mark can lie past the last line.
-			e.Line = min(e.Line+1, max(lines, 1))
-		}
-		e.Msg = m
-		list = append(list, e)
+	problems := yamlerr.Split(err, data)
+	list := make(ErrorList, 0, len(problems))
+	for _, p := range problems {
+		list = append(list, &Error{File: name, Line: p.Line, Msg: p.Msg})
 	}
 	list.sortByLine()
 	return list

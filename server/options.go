@@ -29,6 +29,9 @@ type Options struct {
 	// Kubeconfig points at a cluster; empty means in-cluster config when
 	// running in a Pod, and no cluster otherwise.
 	Kubeconfig string
+	// NoCluster keeps the server from connecting to any cluster, even
+	// inside a Pod (the demo plays the cluster itself).
+	NoCluster bool
 	// ShutdownGrace bounds how long in-flight requests get on SIGTERM.
 	ShutdownGrace time.Duration
 	// Logger receives the JSON logs.

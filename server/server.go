@@ -66,11 +66,14 @@ func New(opts Options) (*Server, error) {
 	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
-	kube, err := kubeClient(opts.Kubeconfig)
-	if err != nil {
-		return nil, err
+	if !opts.NoCluster {
+		kube, err := kubeClient(opts.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		s.kube = kube
 	}
-	s.kube = kube
+	kube := s.kube
 
 	wopts := []webhook.Option{webhook.WithLogger(s.log)}
 	if kube != nil {

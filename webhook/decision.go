@@ -62,7 +62,11 @@ func (d *Decision) Verdict() string {
 
 // object is "Deployment prod/api".
 func (d *Decision) object() string {
-	return d.Kind + " " + d.Namespace + "/" + d.Name
+	name := d.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return d.Kind + " " + d.Namespace + "/" + name
 }
 
 // refuse adds a reason with a status code other than 403.
@@ -73,6 +77,27 @@ func (d *Decision) refuse(code int32, reasonCode, format string, args ...any) {
 	}
 }
 
+// maxListedReasons bounds the reasons a message or annotation spells out:
+// a pod of ten thousand containers must not make a megabyte of error text.
+// The rest are counted; the log holds them all.
+const maxListedReasons = 10
+
+// listReasons joins at most maxListedReasons reason messages with "; ".
+func listReasons(rs []Reason) string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i == maxListedReasons {
+			fmt.Fprintf(&b, "; and %d more", len(rs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r.Message)
+	}
+	return b.String()
+}
+
 // Message is the text kubectl prints on a denial:
 // "shipgate: Deployment prod/api: <reason>; <reason> (decision <id>)".
 func (d *Decision) Message() string {
@@ -80,12 +105,7 @@ func (d *Decision) Message() string {
 	b.WriteString("shipgate: ")
 	b.WriteString(d.object())
 	b.WriteString(": ")
-	for i, r := range d.Reasons {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(r.Message)
-	}
+	b.WriteString(listReasons(d.Reasons))
 	b.WriteString(" (decision ")
 	b.WriteString(d.ID)
 	b.WriteString(")")
@@ -116,14 +136,14 @@ func (d *Decision) Response() Response {
 	}
 	r = r.WithAnnotation("decision-id", d.ID)
 	if len(d.Reasons) > 0 {
-		msgs := make([]string, len(d.Reasons))
-		for i, reason := range d.Reasons {
-			msgs[i] = reason.Message
-		}
-		r = r.WithAnnotation("reasons", strings.Join(msgs, "; "))
+		r = r.WithAnnotation("reasons", listReasons(d.Reasons))
 		if d.Allowed && d.Mode == config.ModeWarn {
-			for _, m := range msgs {
-				r = r.WithWarnings(fmt.Sprintf("shipgate: %s: %s (decision %s)", d.object(), m, d.ID))
+			for i, reason := range d.Reasons {
+				if i == maxListedReasons {
+					r = r.WithWarnings(fmt.Sprintf("shipgate: %s: and %d more (decision %s)", d.object(), len(d.Reasons)-i, d.ID))
+					break
+				}
+				r = r.WithWarnings(fmt.Sprintf("shipgate: %s: %s (decision %s)", d.object(), reason.Message, d.ID))
 			}
 		}
 	}

@@ -67,6 +67,18 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		d.Excluded, d.ClassReason = true, "namespace excluded"
 		return
 	}
+	kind := workloadKind(req)
+	switch {
+	case kind == "":
+		d.ClassReason = "not a workload kind"
+		return
+	case req.Operation == "DELETE" || req.Operation == "CONNECT":
+		d.ClassReason = "operation " + string(req.Operation)
+		return
+	case req.SubResource != "" && req.SubResource != "ephemeralcontainers":
+		d.ClassReason = req.SubResource + " subresource"
+		return
+	}
 	labels, err := v.opts.namespaces.Labels(ctx, req.Namespace)
 	if err != nil {
 		d.refuse(http.StatusInternalServerError, "namespace-lookup", "looking up namespace %s: %v", req.Namespace, err)
@@ -75,15 +87,6 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	res := cfg.Resolve(req.Namespace, labels)
 	d.Mode, d.Binding = res.Binding.Mode, res.Index
 
-	kind := workloadKind(req)
-	if kind == "" {
-		d.ClassReason = "not a workload kind"
-		return
-	}
-	if req.Operation == "DELETE" || req.Operation == "CONNECT" {
-		d.ClassReason = "operation " + string(req.Operation)
-		return
-	}
 	obj, err := workload.Decode(kind, req.Object.Raw)
 	if err != nil {
 		d.refuse(http.StatusBadRequest, "invalid-object", "%v", err)

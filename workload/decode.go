@@ -127,7 +127,7 @@ func Decode(kind string, raw []byte) (*Object, error) {
 		docKind, md, tmpl = d.Kind, d.Metadata, d.Spec.Template
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err))
+		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, ""))
 	}
 	if docKind != "" && docKind != kind {
 		return nil, fmt.Errorf("decoding %s: object is a %q", kind, docKind)
@@ -142,7 +142,7 @@ func Decode(kind string, raw []byte) (*Object, error) {
 			names = t.Spec
 		}
 		if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err))
+			return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, templatePointer(kind)))
 		}
 	}
 	return &Object{
@@ -195,4 +195,16 @@ func isNull(raw []byte) bool {
 // isSpace is JSON's definition of white space.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// templatePointer is where the pod template (a Pod's spec) sits in an
+// object of kind, as a JSON pointer.
+func templatePointer(kind string) string {
+	switch kind {
+	case "Pod":
+		return "/spec"
+	case "CronJob":
+		return "/spec/jobTemplate/spec/template"
+	}
+	return "/spec/template"
 }

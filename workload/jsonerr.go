@@ -10,12 +10,13 @@ import (
 )
 
 // readableJSONError turns a decoder error into one line a person can act
-// on: where in the object (a JSON pointer) and what was wrong, without the
-// Go types behind it.
-func readableJSONError(err error) error {
+// on: where in the object (a JSON pointer, under prefix when the decoded
+// bytes were a part of it) and what was wrong, without the Go types behind
+// it.
+func readableJSONError(err error, prefix string) error {
 	var se *json.SemanticError
 	if errors.As(err, &se) {
-		where := string(se.JSONPointer)
+		where := prefix + string(se.JSONPointer)
 		if where == "" {
 			where = "/"
 		}
@@ -31,8 +32,8 @@ func readableJSONError(err error) error {
 	}
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
-		if syn.JSONPointer != "" {
-			return fmt.Errorf("at %s (byte %d): %v", syn.JSONPointer, syn.ByteOffset, syn.Err)
+		if syn.JSONPointer != "" || prefix != "" {
+			return fmt.Errorf("at %s%s (byte %d): %v", prefix, syn.JSONPointer, syn.ByteOffset, syn.Err)
 		}
 		return fmt.Errorf("at byte %d: %v", syn.ByteOffset, syn.Err)
 	}

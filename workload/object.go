@@ -89,7 +89,7 @@ func (o *Object) PodTemplate() (*corev1.PodTemplateSpec, error) {
 			err = json.Unmarshal(o.templateJSON, t)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("decoding %s pod template: %w", o.Kind, readableJSONError(err))
+			return nil, fmt.Errorf("decoding %s pod template: %w", o.Kind, readableJSONError(err, templatePointer(o.Kind)))
 		}
 	}
 	if o.Kind == "Pod" {

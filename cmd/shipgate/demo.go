@@ -51,10 +51,11 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	}
 	cluster := newDemoCluster()
 	srv, err := server.New(server.Options{
-		Addr:    "127.0.0.1:0",
-		CertDir: filepath.Join(dir, "certs"),
-		Logger:  slog.New(slog.NewJSONHandler(logOut, nil)),
-		Webhook: []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
+		Addr:      "127.0.0.1:0",
+		NoCluster: true,
+		CertDir:   filepath.Join(dir, "certs"),
+		Logger:    slog.New(slog.NewJSONHandler(logOut, nil)),
+		Webhook:   []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shipgate/shipgate/internal/yamlerr"
 )
 
 // Object is one Kubernetes object read from a manifest.
@@ -132,7 +134,8 @@ func Parse(name string, data []byte) ([]Object, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, &Error{File: name, Line: yamlErrorLine(err), Err: errors.New(stripLine(err.Error()))}
+			p := yamlerr.Split(err, data)[0]
+			return nil, &Error{File: name, Line: p.Line, Err: errors.New(p.Msg)}
 		}
 		if len(doc.Content) == 0 {
 			continue
@@ -164,7 +167,7 @@ func fromNode(file string, n *yaml.Node) ([]Object, error) {
 		Items []yaml.Node `yaml:"items"`
 	}
 	if err := n.Decode(&head); err != nil {
-		return nil, &Error{File: file, Line: n.Line, Err: errors.New(stripLine(err.Error()))}
+		return nil, nodeError(file, n, err)
 	}
 	if head.Kind == "" || head.APIVersion == "" {
 		return nil, &Error{File: file, Line: n.Line, Err: errors.New("object has no apiVersion or kind")}
@@ -182,7 +185,7 @@ func fromNode(file string, n *yaml.Node) ([]Object, error) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, &Error{File: file, Line: n.Line, Err: errors.New(stripLine(err.Error()))}
+		return nil, nodeError(file, n, err)
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -197,25 +200,12 @@ func fromNode(file string, n *yaml.Node) ([]Object, error) {
 	}}, nil
 }
 
-// yamlErrorLine finds the "line N" yaml.v3 puts in its messages.
-func yamlErrorLine(err error) int {
-	var line int
-	s := err.Error()
-	if i := strings.Index(s, "line "); i >= 0 {
-		fmt.Sscanf(s[i+5:], "%d", &line)
+// nodeError reports an error decoding node n, at the line the error names
+// or else the node's own.
+func nodeError(file string, n *yaml.Node, err error) error {
+	p := yamlerr.Split(err, nil)[0]
+	if p.Line == 0 {
+		p.Line = n.Line
 	}
-	return line
-}
-
-// stripLine removes yaml.v3's "yaml: line N: " prefix; the line is
-// reported by Error itself.
-func stripLine(s string) string {
-	s = strings.TrimPrefix(s, "yaml: ")
-	s = strings.TrimPrefix(s, "unmarshal errors:\n  ")
-	if strings.HasPrefix(s, "line ") {
-		if i := strings.Index(s, ": "); i >= 0 {
-			s = s[i+2:]
-		}
-	}
-	return s
+	return &Error{File: file, Line: p.Line, Err: errors.New(p.Msg)}
 }
