@@ -87,7 +87,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	res := cfg.Resolve(req.Namespace, labels)
 	d.Mode, d.Binding = res.Binding.Mode, res.Index
 
-	obj, err := workload.Decode(kind, req.Object.Raw)
+	obj, err := workload.Decode(kind, req.Object.Raw, workload.Prevalidated())
 	if err != nil {
 		d.refuse(http.StatusBadRequest, "invalid-object", "%v", err)
 		return
@@ -97,7 +97,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	if req.Operation == "UPDATE" && len(req.OldObject.Raw) > 0 {
 		// An oldObject that cannot be read counts as absent: the object
 		// is then judged in full, never waved through.
-		old, _ = workload.Decode(kind, req.OldObject.Raw)
+		old, _ = workload.DecodeTemplate(kind, req.OldObject.Raw, workload.Prevalidated())
 	}
 	cls, err := workload.Classify(ctx, workload.Request{
 		Operation:   string(req.Operation),

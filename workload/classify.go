@@ -101,7 +101,7 @@ func Classify(ctx context.Context, req Request, obj, old *Object, owners OwnerLo
 		return Classification{}, errNoObject
 	}
 	if req.SubResource == ephemeralContainers {
-		if old != nil && slices.Equal(ofType(obj.Containers, Ephemeral), ofType(old.Containers, Ephemeral)) {
+		if old != nil && sameEphemeral(obj, old) {
 			return Classification{Class: Ignore, Reason: "ephemeral containers unchanged"}, nil
 		}
 		return Classification{Class: Rollout, Reason: "ephemeral containers added or changed"}, nil
@@ -117,11 +117,11 @@ func Classify(ctx context.Context, req Request, obj, old *Object, owners OwnerLo
 // otherwise the typed templates are compared. A template that cannot be
 // decoded counts as changed.
 func unchanged(obj, old *Object) bool {
-	if !slices.Equal(obj.Containers, old.Containers) {
-		return false
-	}
 	if obj.templateJSON != nil && old.templateJSON != nil {
 		return bytes.Equal(obj.templateJSON, old.templateJSON)
+	}
+	if obj.templateOnly || old.templateOnly || !slices.Equal(obj.Containers, old.Containers) {
+		return false
 	}
 	a, errA := obj.PodTemplate()
 	b, errB := old.PodTemplate()
@@ -215,4 +215,14 @@ func ofType(cs []Container, t ContainerType) []Container {
 		}
 	}
 	return out
+}
+
+// sameEphemeral reports whether old has the same ephemeral containers as
+// obj. An Object from DecodeTemplate knows only its raw spec: then the
+// whole specs are compared, and any difference counts as a change.
+func sameEphemeral(obj, old *Object) bool {
+	if old.templateOnly || obj.templateOnly {
+		return obj.templateJSON != nil && bytes.Equal(obj.templateJSON, old.templateJSON)
+	}
+	return slices.Equal(ofType(obj.Containers, Ephemeral), ofType(old.Containers, Ephemeral))
 }

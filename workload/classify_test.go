@@ -283,3 +283,31 @@ func withoutEphemeralContainers(o *Object) *Object {
 	old.Containers = ofType(o.Containers, Regular)
 	return &old
 }
+
+// TestClassifyAgainstATemplateOnlyOld: the webhook reads an UPDATE's
+// oldObject with DecodeTemplate; the raw templates then decide.
+func TestClassifyAgainstATemplateOnlyOld(t *testing.T) {
+	t.Parallel()
+	raw := testdata(t, "deployment.json")
+	scaled := edit(t, raw, `"replicas": 3`, `"replicas": 7`)
+	moved := edit(t, raw, "shop/web:2.3.1", "shop/web:2.4.0")
+	req := Request{Operation: "UPDATE", Username: "alice"}
+	for name, tc := range map[string]struct {
+		obj  []byte
+		want Class
+	}{
+		"a scale is ignored":             {scaled, Ignore},
+		"a new image is judged":          {moved, Rollout},
+		"an identical update is ignored": {raw, Ignore},
+	} {
+		old, err := DecodeTemplate("Deployment", raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := decodeBytes(t, "Deployment", tc.obj)
+		got, err := Classify(t.Context(), req, obj, old, nil, DefaultControllers())
+		if err != nil || got.Class != tc.want {
+			t.Errorf("%s: %v (%s), %v; want %v", name, got.Class, got.Reason, err, tc.want)
+		}
+	}
+}

@@ -250,3 +250,25 @@ func BenchmarkUnmarshalRawDeployment(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeIsStrictUnlessPrevalidated: on its own Decode refuses what the
+// API server's decoder would (duplicate members, invalid UTF-8, and it reads
+// member names case-sensitively); Prevalidated skips only the checks a
+// strict outer decoder has already made.
+func TestDecodeIsStrictUnlessPrevalidated(t *testing.T) {
+	t.Parallel()
+	dup := []byte(`{"metadata":{"name":"a","name":"b"},"spec":{"containers":[{"name":"c","image":"x:1"}]}}`)
+	if _, err := Decode("Pod", dup); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate member: error %v, want a refusal", err)
+	}
+	if _, err := Decode("Pod", []byte("{\"metadata\":{\"name\":\"\xff\"}}")); err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("invalid UTF-8: error %v, want a refusal", err)
+	}
+	o, err := Decode("Pod", []byte(`{"spec":{"containers":[{"name":"c","Image":"x:1"}]}}`))
+	if err != nil || len(o.Containers) != 1 || o.Containers[0].Image != "" {
+		t.Errorf(`"Image" read as the image: %+v, %v`, o, err)
+	}
+	if _, err := Decode("Pod", dup, Prevalidated()); err != nil {
+		t.Errorf("Prevalidated still checked duplicates: %v", err)
+	}
+}

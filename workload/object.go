@@ -52,6 +52,9 @@ type Object struct {
 	// since most admissions never need more than Containers.
 	templateJSON jsontext.Value
 	template     *corev1.PodTemplateSpec
+	// templateOnly marks an Object from DecodeTemplate: its Containers
+	// were not read.
+	templateOnly bool
 }
 
 // NewObject builds an Object from a typed pod template, for callers that
