@@ -43,34 +43,44 @@ type meta struct {
 	OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
 }
 
-// The documents below are the few fields of each kind family that Decode
-// reads: identity and ownership typed, the pod template kept as raw JSON.
+// The spans are, as raw JSON, the part of each kind family that says what
+// it runs: a Pod's spec, a CronJob's job template's pod template, every
+// other kind's spec.template (Deployment, ReplicaSet, StatefulSet,
+// DaemonSet, Job, ReplicationController). The docs add the identity Decode
+// reads; DecodeTemplate reads a span alone.
 type (
-	podDoc struct {
-		Kind     string         `json:"kind"`
-		Metadata meta           `json:"metadata"`
-		Spec     jsontext.Value `json:"spec"`
+	podSpan struct {
+		Spec jsontext.Value `json:"spec"`
 	}
-	// templateDoc reads Deployment, ReplicaSet, StatefulSet, DaemonSet, Job
-	// and ReplicationController: spec.template.
-	templateDoc struct {
-		Kind     string `json:"kind"`
-		Metadata meta   `json:"metadata"`
-		Spec     struct {
+	templateSpan struct {
+		Spec struct {
 			Template jsontext.Value `json:"template"`
 		} `json:"spec"`
 	}
-	// cronJobDoc reads spec.jobTemplate.spec.template.
-	cronJobDoc struct {
-		Kind     string `json:"kind"`
-		Metadata meta   `json:"metadata"`
-		Spec     struct {
+	cronJobSpan struct {
+		Spec struct {
 			JobTemplate struct {
 				Spec struct {
 					Template jsontext.Value `json:"template"`
 				} `json:"spec"`
 			} `json:"jobTemplate"`
 		} `json:"spec"`
+	}
+	head struct {
+		Kind     string `json:"kind"`
+		Metadata meta   `json:"metadata"`
+	}
+	podDoc struct {
+		head
+		podSpan
+	}
+	templateDoc struct {
+		head
+		templateSpan
+	}
+	cronJobDoc struct {
+		head
+		cronJobSpan
 	}
 	// containerNames are the two fields of a container every admission
 	// needs; the rest of the template is decoded only on demand.
@@ -116,20 +126,22 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 		tmpl    jsontext.Value
 		err     error
 	)
+	var h head
 	switch kind {
 	case "Pod":
 		var d podDoc
 		err = json.Unmarshal(raw, &d, o.json...)
-		docKind, md, tmpl = d.Kind, d.Metadata, d.Spec
+		h, tmpl = d.head, d.template()
 	case "CronJob":
 		var d cronJobDoc
 		err = json.Unmarshal(raw, &d, o.json...)
-		docKind, md, tmpl = d.Kind, d.Metadata, d.Spec.JobTemplate.Spec.Template
+		h, tmpl = d.head, d.template()
 	default:
 		var d templateDoc
 		err = json.Unmarshal(raw, &d, o.json...)
-		docKind, md, tmpl = d.Kind, d.Metadata, d.Spec.Template
+		h, tmpl = d.head, d.template()
 	}
+	docKind, md = h.Kind, h.Metadata
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, ""))
 	}
@@ -163,28 +175,6 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 	}, nil
 }
 
-// templateOnly documents are the parts of podDoc, templateDoc and
-// cronJobDoc that DecodeTemplate reads.
-type (
-	podSpecOnly struct {
-		Spec jsontext.Value `json:"spec"`
-	}
-	templateOnly struct {
-		Spec struct {
-			Template jsontext.Value `json:"template"`
-		} `json:"spec"`
-	}
-	cronJobTemplateOnly struct {
-		Spec struct {
-			JobTemplate struct {
-				Spec struct {
-					Template jsontext.Value `json:"template"`
-				} `json:"spec"`
-			} `json:"jobTemplate"`
-		} `json:"spec"`
-	}
-)
-
 // DecodeTemplate reads only the pod template (a Pod's spec) of an object of
 // kind, as raw JSON: enough to tell whether an UPDATE changed it (Classify
 // with the result as old), at a fraction of Decode's cost. The Object it
@@ -204,23 +194,27 @@ func DecodeTemplate(kind string, raw []byte, opts ...DecodeOption) (*Object, err
 	case isNull(raw):
 		return nil, fmt.Errorf("decoding %s: %w", kind, ErrNoObject)
 	case kind == "Pod":
-		var d podSpecOnly
+		var d podSpan
 		err = json.Unmarshal(raw, &d, o.json...)
-		tmpl = d.Spec
+		tmpl = d.template()
 	case kind == "CronJob":
-		var d cronJobTemplateOnly
+		var d cronJobSpan
 		err = json.Unmarshal(raw, &d, o.json...)
-		tmpl = d.Spec.JobTemplate.Spec.Template
+		tmpl = d.template()
 	default:
-		var d templateOnly
+		var d templateSpan
 		err = json.Unmarshal(raw, &d, o.json...)
-		tmpl = d.Spec.Template
+		tmpl = d.template()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, ""))
 	}
 	return &Object{Kind: kind, templateJSON: tmpl, templateOnly: true}, nil
 }
+
+func (s podSpan) template() jsontext.Value      { return s.Spec }
+func (s templateSpan) template() jsontext.Value { return s.Spec.Template }
+func (s cronJobSpan) template() jsontext.Value  { return s.Spec.JobTemplate.Spec.Template }
 
 // DecodeOption adjusts Decode.
 type DecodeOption func(*decodeOptions)
