@@ -24,8 +24,11 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The store tests run against SQLite and a real PostgreSQL server: the
+# script installs Debian's postgresql package when it is missing and starts
+# a throwaway server on loopback for the run.
 unit:
-	$(GO) test -race -count=1 ./...
+	./scripts/with-postgres.sh $(GO) test -race -count=1 ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
