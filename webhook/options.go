@@ -15,6 +15,7 @@ type options struct {
 	owners     workload.OwnerLookup
 	ids        func() string
 	log        *slog.Logger
+	recorder   Recorder
 }
 
 func newOptions(opts []Option) options {

@@ -58,6 +58,7 @@ func (v *Validator) Decide(ctx context.Context, req *Request) (d *Decision) {
 	}()
 	v.decide(ctx, req, d)
 	d.settle()
+	v.record(ctx, d, req)
 	return d
 }
 
