@@ -29,6 +29,11 @@ type Options struct {
 	// Kubeconfig points at a cluster; empty means in-cluster config when
 	// running in a Pod, and no cluster otherwise.
 	Kubeconfig string
+	// StoreURL overrides the configuration's store.url.
+	StoreURL string
+	// Namespace is shipgate's own namespace, where Secret references that
+	// name none are looked up.
+	Namespace string
 	// NoCluster keeps the server from connecting to any cluster, even
 	// inside a Pod (the demo plays the cluster itself).
 	NoCluster bool
@@ -43,6 +48,9 @@ type Options struct {
 
 // setDefaults fills what the command line left empty.
 func (o *Options) setDefaults() {
+	if o.Namespace == "" {
+		o.Namespace = "shipgate-system"
+	}
 	if o.Addr == "" {
 		o.Addr = ":8443"
 	}

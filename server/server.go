@@ -19,9 +19,12 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/shipgate/shipgate/audit"
+	auditapi "github.com/shipgate/shipgate/audit/api"
 	"github.com/shipgate/shipgate/config"
 	kubeconfig "github.com/shipgate/shipgate/config/kube"
 	"github.com/shipgate/shipgate/server/certs"
+	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/webhook"
 	kubeworkload "github.com/shipgate/shipgate/workload/kube"
 )
@@ -38,6 +41,8 @@ type Server struct {
 	kube         kubernetes.Interface
 	nsCache      *kubeconfig.Namespaces
 	caFile       string
+	db           *store.DB
+	audit        *audit.Log
 	listener     net.Listener
 	http         *http.Server
 	ready        atomic.Bool
@@ -75,7 +80,16 @@ func New(opts Options) (*Server, error) {
 	}
 	kube := s.kube
 
-	wopts := []webhook.Option{webhook.WithLogger(s.log)}
+	if err := s.openState(context.Background(), s.config()); err != nil {
+		return nil, err
+	}
+	guard, err := s.guard(s.config())
+	if err != nil {
+		s.closeState()
+		return nil, err
+	}
+
+	wopts := []webhook.Option{webhook.WithLogger(s.log), webhook.WithRecorder(webhook.NewAuditRecorder(s.audit))}
 	if kube != nil {
 		s.nsCache = kubeconfig.NewNamespaces(kube, 10*time.Minute)
 		wopts = append(wopts, webhook.WithNamespaceLabels(s.nsCache), webhook.WithOwners(kubeworkload.NewOwners(kube)))
@@ -91,9 +105,11 @@ func New(opts Options) (*Server, error) {
 		webhook.Serve("mutate", webhook.NewMutator(s.config, wopts...), timing, metrics, s.log),
 		webhook.Serve("validate", webhook.NewValidator(s.config, wopts...), timing, metrics, s.log),
 	)
+	auditapi.Register(router, s.audit, guard)
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
+		s.closeState()
 		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
 	s.listener = ln
@@ -198,6 +214,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer cancel()
 		err := s.http.Shutdown(sctx)
 		stopBG()
+		s.closeState()
 		return err
 	})
 	err := g.Wait()
@@ -206,6 +223,22 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// closeState flushes the audit log (its last checkpoint) and closes the
+// store, after in-flight admissions have finished.
+func (s *Server) closeState() {
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			s.log.Error("closing the audit log", "error", err.Error())
+		}
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// Store is the open store.
+func (s *Server) Store() *store.DB { return s.db }
 
 // routes is the HTTP surface.
 func (s *Server) routes(mutate, validate http.Handler) *gin.Engine {
@@ -217,6 +250,10 @@ func (s *Server) routes(mutate, validate http.Handler) *gin.Engine {
 	r.GET("/readyz", func(c *gin.Context) {
 		if !s.ready.Load() {
 			c.String(http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		if err := s.db.SQL().PingContext(c.Request.Context()); err != nil {
+			c.String(http.StatusServiceUnavailable, "store unreachable: %v", err)
 			return
 		}
 		if s.nsCache != nil && !s.nsCache.HasSynced() {

@@ -39,6 +39,7 @@ func started(t *testing.T, configFile string) (*Server, *http.Client, string) {
 		ConfigFile: configFile,
 		Addr:       "127.0.0.1:0",
 		CertDir:    filepath.Join(dir, "certs"),
+		StoreURL:   "sqlite://" + filepath.Join(dir, "shipgate.db"),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -53,6 +54,12 @@ func started(t *testing.T, configFile string) (*Server, *http.Client, string) {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	return clientFor(t, s)
+}
+
+// clientFor returns an HTTPS client that trusts only s's generated CA.
+func clientFor(t *testing.T, s *Server) (*Server, *http.Client, string) {
+	t.Helper()
 	ca, err := os.ReadFile(s.CAFile())
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +112,8 @@ func TestRefusesToStartOnAnInvalidConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte(gatewayEnforce+"  modee: warn\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(Options{ConfigFile: file, Addr: "127.0.0.1:0", CertDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	dir := t.TempDir()
+	_, err := New(Options{ConfigFile: file, Addr: "127.0.0.1:0", CertDir: dir, StoreURL: "sqlite://" + filepath.Join(dir, "s.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "gateway.yaml:5") {
 		t.Errorf("New = %v, want an error naming gateway.yaml:5", err)
 	}

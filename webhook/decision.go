@@ -35,14 +35,27 @@ type Decision struct {
 	Class       string      `json:"class"`
 	ClassReason string      `json:"classReason,omitempty"`
 	Images      []string    `json:"images,omitempty"`
-	Fingerprint string      `json:"fingerprint,omitempty"`
-	Reasons     []Reason    `json:"reasons,omitempty"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	// Containers are the judged containers with their images (and, once
+	// resolved, digests), in spec order.
+	Containers []ContainerImage `json:"containers,omitempty"`
+	// ConfigRevision is the configuration the decision was made under.
+	ConfigRevision string   `json:"configRevision,omitempty"`
+	Fingerprint    string   `json:"fingerprint,omitempty"`
+	Reasons        []Reason `json:"reasons,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
 	// Code is the status code a refusal carries: 403 for reasons, 400 for
 	// an object shipgate cannot read, 500 for its own failure.
 	Code int32 `json:"code,omitempty"`
 	// Allowed is the answer given to the API server.
 	Allowed bool `json:"allowed"`
+}
+
+// ContainerImage is one container's image in a decision.
+type ContainerImage struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Image  string `json:"image"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Verdict names the decision for people: admitted, denied, warned or

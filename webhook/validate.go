@@ -85,6 +85,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		d.refuse(http.StatusInternalServerError, "namespace-lookup", "looking up namespace %s: %v", req.Namespace, err)
 		return
 	}
+	d.ConfigRevision = cfg.Revision()
 	res := cfg.Resolve(req.Namespace, labels)
 	d.Mode, d.Binding = res.Binding.Mode, res.Index
 
@@ -118,6 +119,10 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	judged := obj.Containers
 	if req.SubResource == "ephemeralcontainers" {
 		judged = ephemeralOnly(obj.Containers)
+	}
+	d.Containers = make([]ContainerImage, len(judged))
+	for i, c := range judged {
+		d.Containers[i] = ContainerImage{Name: c.Name, Type: string(c.Type), Image: c.Image}
 	}
 	floor(d, judged)
 	if err := ctx.Err(); err != nil {

@@ -53,6 +53,7 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	srv, err := server.New(server.Options{
 		Addr:      "127.0.0.1:0",
 		NoCluster: true,
+		StoreURL:  "sqlite://" + filepath.Join(dir, "shipgate.db"),
 		CertDir:   filepath.Join(dir, "certs"),
 		Logger:    slog.New(slog.NewJSONHandler(logOut, nil)),
 		Webhook:   []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
@@ -76,5 +77,20 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 		return err
 	}
 	cancel()
-	return <-done
+	if err := <-done; err != nil {
+		return err
+	}
+	return showAuditLog(context.WithoutCancel(ctx), out, filepath.Join(dir, "shipgate.db"))
+}
+
+// showAuditLog prints what the gateway recorded and verifies the log the way
+// an auditor would, with the checkpoint key's public half.
+func showAuditLog(ctx context.Context, out io.Writer, dbFile string) error {
+	fmt.Fprintf(out, "\nThe audit log (%s): rollouts and decisions with reasons; inherited objects, the scale and the dry run left no record.\n", dbFile)
+	storeURL := "sqlite://" + dbFile
+	if err := runAuditQuery(ctx, out, auditOptions{StoreURL: storeURL, Limit: 100}); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nshipgate audit verify:")
+	return runAuditVerify(ctx, out, auditOptions{StoreURL: storeURL, KeyFiles: []string{dbFile + ".checkpoint.pub"}})
 }

@@ -20,6 +20,10 @@ func TestDemo(t *testing.T) {
 		`Pod shop/web-7d9c5-*: container "app" image "registry.example.com/shop/web:latest"`,
 		"shipgate: Deployment dev-alice/tool:",
 		"→ HTTP 400: invalid AdmissionReview",
+		// the audit log: one rollout and four decisions with reasons, and
+		// it verifies against its signed checkpoint
+		"Deployment dev-alice/tool  warned",
+		"verified 5 records (0 redacted) and 1 signed checkpoints",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

@@ -28,6 +28,7 @@ in a tamper-evident audit log.`,
 		newServeCommand(runServe),
 		newCheckCommand(runCheck),
 		newDemoCommand(runDemo),
+		newAuditCommand(),
 	)
 	return root
 }

@@ -41,6 +41,8 @@ configuration is written there as ca.crt.`,
 	f.StringVar(&opts.TLSKeyFile, "tls-key-file", "", "serving key (PEM), reloaded when it changes")
 	f.StringVar(&opts.CertDir, "cert-dir", "", "where a generated CA and certificate go (default: $TMPDIR/shipgate-certs)")
 	f.StringSliceVar(&opts.Hosts, "tls-hosts", nil, "names and addresses a generated certificate covers (default: localhost, 127.0.0.1, ::1)")
+	f.StringVar(&opts.StoreURL, "store", "", "store URL, overriding store.url: sqlite:///path/shipgate.db or postgres://… (default sqlite://shipgate.db)")
+	f.StringVar(&opts.Namespace, "namespace", "shipgate-system", "shipgate's own namespace (Secret references that name none)")
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster config inside a Pod, none outside)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 0, "time in-flight requests get on SIGTERM (default 25s)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

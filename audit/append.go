@@ -1,0 +1,175 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shipgate/shipgate/store"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// job is one queued Append: its canonical body (without the seq), computed
+// by the caller, and where to send the outcome.
+type job struct {
+	rec  Record
+	body []byte
+	done chan result
+}
+
+type result struct {
+	seq uint64
+	err error
+}
+
+// Append writes r to the log and returns its seq once the transaction that
+// holds it has committed. A record whose RequestUID is already in the log is
+// not written again: Append returns the seq of the one that is. If ctx ends
+// while the record is queued or being committed, Append returns ctx's error
+// but the record may still be committed; retrying with the same RequestUID
+// is safe.
+func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
+	j, err := l.prepare(r)
+	if err != nil {
+		return 0, err
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	select {
+	case l.queue <- j:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return 0, fmt.Errorf("appending a %s record: %w", r.Event, ctx.Err())
+	}
+	select {
+	case res := <-j.done:
+		return res.seq, res.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("appending a %s record: %w", r.Event, ctx.Err())
+	}
+}
+
+// prepare fills in what Append sets and encodes the record.
+func (l *Log) prepare(r Record) (*job, error) {
+	switch r.Event {
+	case EventAdmission, EventApproval, EventAuditRead, EventRedaction:
+	default:
+		return nil, fmt.Errorf("appending a record: event %q: %w", r.Event, ErrInvalidRecord)
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	r.Time = r.Time.UTC()
+	if r.Replica == "" {
+		r.Replica = l.opts.replica
+	}
+	for _, s := range []*string{&r.Event, &r.Decision, &r.Namespace, &r.Kind, &r.Name, &r.User.Username, &r.RequestUID} {
+		*s = clean(*s)
+	}
+	r.Images = slices.Clone(r.Images) // the caller's slice stays as it was
+	for i := range r.Images {
+		r.Images[i].Container, r.Images[i].Ref, r.Images[i].Digest = clean(r.Images[i].Container), clean(r.Images[i].Ref), clean(r.Images[i].Digest)
+	}
+	body, err := canonicalBody(r)
+	if err != nil {
+		return nil, fmt.Errorf("appending a record: %w: %w", ErrInvalidRecord, err)
+	}
+	return &job{rec: r, body: body, done: make(chan result, 1)}, nil
+}
+
+// clean makes a string that is also stored in a query column valid UTF-8
+// without NUL: JSON would spell a bad byte as U+FFFD, so the column would
+// no longer match the record, and PostgreSQL refuses NUL in text.
+func clean(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// row is one record as inserted.
+type row struct {
+	seq    uint64
+	leaf   []byte
+	record []byte
+	rec    *Record
+}
+
+// appendTx appends jobs inside tx: it locks the head, skips request uids
+// already logged, numbers the rest from the head's size, inserts them,
+// extends the compact range, writes the head back and, when a checkpoint is
+// due, signs one. It returns each job's seq.
+func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, error) {
+	size, rng, err := l.lockHead(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	known, err := l.knownUIDs(ctx, tx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	start := size
+	seqs := make([]uint64, len(jobs))
+	rows := make([]row, 0, len(jobs))
+	for i, j := range jobs {
+		if uid := j.rec.RequestUID; uid != "" {
+			if seq, ok := known[uid]; ok {
+				seqs[i] = seq
+				continue
+			}
+			known[uid] = size
+		}
+		rec := withSeq(size, j.body)
+		leaf := hasher.HashLeaf(rec)
+		if err := rng.Append(leaf, nil); err != nil {
+			return nil, fmt.Errorf("extending the audit tree: %w", err)
+		}
+		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec})
+		seqs[i] = size
+		size++
+	}
+	if len(rows) == 0 {
+		return seqs, nil
+	}
+	if err := l.insertRows(ctx, tx, rows); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`), int64(size), encodeRange(rng)); err != nil {
+		return nil, fmt.Errorf("writing the audit head: %w", err)
+	}
+	if every := uint64(l.opts.every); l.opts.signer != nil && every > 0 && start/every != size/every {
+		root, err := rootOf(rng)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.writeCheckpoint(ctx, tx, size, root); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
+// lockHead reads the tree's head, holding it until the transaction ends:
+// PostgreSQL takes the row lock, which serialises writers of every replica;
+// SQLite's immediate transaction already holds the database's write lock.
+func (l *Log) lockHead(ctx context.Context, tx *sql.Tx) (uint64, *compact.Range, error) {
+	q := `SELECT size, "range" FROM audit_head WHERE id = 1`
+	if l.db.Dialect() == store.Postgres {
+		q += " FOR UPDATE"
+	}
+	var n int64
+	var raw []byte
+	if err := tx.QueryRowContext(ctx, q).Scan(&n, &raw); err != nil {
+		return 0, nil, fmt.Errorf("locking the audit head: %w", err)
+	}
+	rng, err := decodeRange(uint64(n), raw)
+	return uint64(n), rng, err
+}

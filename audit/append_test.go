@@ -1,0 +1,273 @@
+package audit_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store"
+	"github.com/shipgate/shipgate/store/storetest"
+)
+
+func TestAppendIsContiguousAndDurable(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			url := storetest.URL(t, d)
+			db, err := store.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := audit.New(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 0, 25)
+			_, root, err := l.Root(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			if _, err := l.Append(ctx, sample(25)); err != audit.ErrClosed {
+				t.Errorf("Append after Close = %v, want ErrClosed", err)
+			}
+			db.Close()
+
+			// Reopen: everything acknowledged is there, in order.
+			db, err = store.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			l = newLog(t, db)
+			size, root2, err := l.Root(ctx)
+			if err != nil || size != 25 || string(root2) != string(root) {
+				t.Fatalf("after reopening: size %d root %x (%v), want 25 and %x", size, root2, err, root)
+			}
+			got, _, err := l.Query(ctx, audit.Filter{}, "", 100)
+			if err != nil || len(got) != 25 {
+				t.Fatalf("Query = %d entries, %v", len(got), err)
+			}
+			for i, e := range got {
+				want := sample(i)
+				if e.Seq != uint64(i) || e.Record.Name != want.Name || !e.Record.Time.Equal(want.Time) || e.Record.Time.Location().String() != "UTC" {
+					t.Errorf("entry %d = seq %d %s %v, want %s %v UTC", i, e.Seq, e.Record.Name, e.Record.Time, want.Name, want.Time)
+				}
+			}
+			appendN(t, l, 25, 30) // the tree goes on from where it was
+			if _, err := audit.Verify(ctx, db, nil, audit.VerifyOptions{}); err != nil {
+				t.Errorf("Verify = %v", err)
+			}
+		})
+	}
+}
+
+func TestAppendDedupesRequestUID(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := storetest.Open(t, d)
+			l := newLog(t, db)
+			appendN(t, l, 0, 3)
+			r := sample(3)
+			r.RequestUID = "0b9a-retried"
+			first, err := l.Append(ctx, r)
+			if err != nil || first != 3 {
+				t.Fatalf("first Append = %d, %v", first, err)
+			}
+			// The API server retries: sequentially, then eight at once, with
+			// other records in between.
+			r.Time = r.Time.Add(5e9)
+			if again, err := l.Append(ctx, r); err != nil || again != first {
+				t.Errorf("retried Append = %d, %v; want %d", again, err, first)
+			}
+			var wg sync.WaitGroup
+			seqs := make([]uint64, 16)
+			for i := range seqs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rec := r
+					if i%2 == 1 {
+						rec = sample(10 + i)
+						rec.RequestUID = fmt.Sprintf("other-%d", i)
+					}
+					var err error
+					if seqs[i], err = l.Append(ctx, rec); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			for i := 0; i < len(seqs); i += 2 {
+				if seqs[i] != first {
+					t.Errorf("concurrent retry %d got seq %d, want %d", i, seqs[i], first)
+				}
+			}
+			if size, err := l.Size(ctx); err != nil || size != 4+8 {
+				t.Errorf("Size = %d, %v; want 12 (one record for the retried uid)", size, err)
+			}
+			got, _, err := l.Query(ctx, audit.Filter{Name: r.Name}, "", 10)
+			if err != nil || len(got) != 1 || got[0].Record.RequestUID != r.RequestUID {
+				t.Errorf("records for the retried object: %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestAppendRefusesBadRecords(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	l := newLog(t, db)
+	for name, r := range map[string]audit.Record{
+		"no event":         {Kind: "Pod"},
+		"an unknown event": {Event: "deploy"},
+		"evidence not JSON": func() audit.Record {
+			r := sample(0)
+			r.Evidence = []byte("{")
+			return r
+		}(),
+	} {
+		if _, err := l.Append(t.Context(), r); !errorsIs(err, audit.ErrInvalidRecord) {
+			t.Errorf("%s: Append = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+	if size, _ := l.Size(t.Context()); size != 0 {
+		t.Errorf("Size = %d after refused appends", size)
+	}
+}
+
+// appendConcurrently runs writers goroutines each appending per records to
+// l, and returns every seq they got.
+func appendConcurrently(t *testing.T, l *audit.Log, writers, per, offset int) []uint64 {
+	t.Helper()
+	var mu sync.Mutex
+	var seqs []uint64
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				r := sample(offset + w*per + i)
+				r.RequestUID = fmt.Sprintf("uid-%d-%d-%d", offset, w, i)
+				seq, err := l.Append(t.Context(), r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seqs = append(seqs, seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return seqs
+}
+
+func checkContiguous(t *testing.T, seqs []uint64, n int) {
+	t.Helper()
+	slices.Sort(seqs)
+	if len(seqs) != n {
+		t.Fatalf("%d seqs, want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != uint64(i) {
+			t.Fatalf("seq %d at position %d: seqs are not 0…%d without gaps or repeats", s, i, n-1)
+		}
+	}
+}
+
+func TestConcurrentAppends(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			key := newKey(t, "shipgate.test/concurrent")
+			db := storetest.Open(t, d)
+			l := newLog(t, db, audit.WithCheckpoints(key.signer, 500, 0))
+			seqs := appendConcurrently(t, l, 64, 50, 0)
+			checkContiguous(t, seqs, 3200)
+			l.Close()
+			rep, err := audit.Verify(t.Context(), db, key.verifiers, audit.VerifyOptions{})
+			if err != nil || rep.Size != 3200 || rep.Checkpoints < 6 {
+				t.Errorf("Verify = %+v, %v; want 3,200 records and at least 6 checkpoints", rep, err)
+			}
+		})
+	}
+}
+
+func TestTwoReplicasShareOneTree(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	key := newKey(t, "shipgate.test/replicas")
+	url := storetest.URL(t, store.Postgres)
+	logs := make([]*audit.Log, 2)
+	for i := range logs {
+		db, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		logs[i] = newLog(t, db, audit.WithReplica(fmt.Sprintf("gw-%d", i)), audit.WithCheckpoints(key.signer, 100, 0))
+	}
+	var wg sync.WaitGroup
+	got := make([][]uint64, 2)
+	for i, l := range logs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = appendConcurrently(t, l, 16, 40, i*10000)
+		}()
+	}
+	wg.Wait()
+	checkContiguous(t, append(got[0], got[1]...), 2*16*40)
+	for _, l := range logs {
+		l.Close()
+	}
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rep, err := audit.Verify(ctx, db, key.verifiers, audit.VerifyOptions{})
+	if err != nil || rep.Size != 1280 || rep.Checkpoints < 12 {
+		t.Errorf("Verify = %+v, %v; want one tree of 1,280 records with its checkpoints", rep, err)
+	}
+}
+
+func TestAppendKeepsColumnsAndContentAlike(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := storetest.Open(t, d)
+			l := newLog(t, db)
+			r := sample(0)
+			r.Name, r.User.Username = "api\x00evil", "bad\xffutf8"
+			r.Images = []audit.Image{{Container: "c\x00", Ref: "registry.example.com/x:1", Digest: "sha256:\xfe"}}
+			seq, err := l.Append(ctx, r)
+			if err != nil {
+				t.Fatalf("Append with NUL and invalid UTF-8 = %v", err)
+			}
+			if r.Images[0].Container != "c\x00" {
+				t.Error("Append changed the caller's images")
+			}
+			if _, err := audit.Verify(ctx, db, nil, audit.VerifyOptions{}); err != nil {
+				t.Errorf("Verify = %v", err)
+			}
+			got, _, err := l.Query(ctx, audit.Filter{Name: "api\uFFFDevil", User: "bad\uFFFDutf8"}, "", 10)
+			if err != nil || len(got) != 1 || got[0].Seq != seq {
+				t.Errorf("Query by the cleaned name = %+v, %v", got, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+package audit_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store/storetest"
+)
+
+// BenchmarkAppend measures durable appends (each returns after its
+// transaction commits) at 1, 16 and 64 concurrent writers, reporting
+// records/s and the 99th percentile latency of one Append.
+func BenchmarkAppend(b *testing.B) {
+	for _, d := range storetest.Dialects {
+		for _, writers := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("%s/writers=%d", d, writers), func(b *testing.B) {
+				db := storetest.Open(b, d)
+				key := newKey(b, "shipgate.bench/append")
+				l := newLog(b, db, audit.WithCheckpoints(key.signer, 1000, time.Minute))
+				recs := make([]audit.Record, 256)
+				for i := range recs {
+					recs[i] = sample(i)
+				}
+				var next atomic.Int64
+				lat := make([][]time.Duration, writers)
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for w := range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							n := next.Add(1)
+							if n > int64(b.N) {
+								return
+							}
+							r := recs[n%int64(len(recs))]
+							r.RequestUID = fmt.Sprintf("bench-%d", n)
+							t0 := time.Now()
+							if _, err := l.Append(b.Context(), r); err != nil {
+								b.Error(err)
+								return
+							}
+							lat[w] = append(lat[w], time.Since(t0))
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				all := slices.Concat(lat...)
+				slices.Sort(all)
+				if len(all) > 0 {
+					b.ReportMetric(float64(len(all))/elapsed.Seconds(), "records/s")
+					b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+				}
+			})
+		}
+	}
+}

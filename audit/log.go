@@ -1,0 +1,161 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shipgate/shipgate/store"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors callers can test for with errors.Is.
+var (
+	ErrClosed           = errors.New("audit log is closed")
+	ErrInvalidRecord    = errors.New("invalid audit record")
+	ErrNotFound         = errors.New("no such audit record")
+	ErrNoCheckpoint     = errors.New("no checkpoint yet")
+	ErrAlreadyRedacted  = errors.New("audit record already redacted")
+	ErrOutOfRange       = errors.New("tree size or index out of range")
+	ErrUnknownFormat    = errors.New("unknown export format")
+	ErrBadCursor        = errors.New("malformed cursor")
+	ErrInvalidArguments = errors.New("invalid arguments")
+)
+
+// Log is the audit log over a store. Appends from many goroutines are
+// queued to one writer goroutine that commits them in batches; Close
+// flushes the queue and stops it.
+type Log struct {
+	db    *store.DB
+	opts  options
+	queue chan *job
+	conn  *sql.Conn // the writer's own connection; only the writer uses it once running
+	stmts stmts
+
+	mu        sync.RWMutex // guards closed against sends on a closed queue
+	closed    bool
+	once      sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+	stopWAL   chan struct{} // stops the SQLite WAL checkpointer, when there is one
+	walDone   chan struct{}
+}
+
+// options are the Log's settings; defaults are set in New.
+type options struct {
+	batch         int
+	signer        note.Signer
+	every         int
+	interval      time.Duration
+	replica       string
+	commitTimeout time.Duration
+	logger        *slog.Logger
+}
+
+// Option configures a Log.
+type Option func(*options)
+
+// WithBatchSize caps how many queued appends one transaction takes
+// (default 512: a batch of 512 small records commits in a few milliseconds,
+// and larger ones only delay the first caller in it).
+func WithBatchSize(n int) Option { return func(o *options) { o.batch = n } }
+
+// WithCheckpoints signs a checkpoint every `every` records or every
+// interval, whichever comes first, and on Close. every ≤ 0 or interval ≤ 0
+// turns that trigger off.
+func WithCheckpoints(signer note.Signer, every int, interval time.Duration) Option {
+	return func(o *options) { o.signer, o.every, o.interval = signer, every, interval }
+}
+
+// WithReplica names this gateway replica in records that name none.
+func WithReplica(name string) Option { return func(o *options) { o.replica = name } }
+
+// WithLogger sets where the writer reports what no caller hears: a failed
+// batch (its callers get the error too) or checkpoint (default
+// slog.Default()).
+func WithLogger(lg *slog.Logger) Option { return func(o *options) { o.logger = lg } }
+
+// WithCommitTimeout bounds one batch's transaction (default 30 s).
+func WithCommitTimeout(d time.Duration) Option { return func(o *options) { o.commitTimeout = d } }
+
+// New opens the audit log in db and starts its writer.
+func New(db *store.DB, opts ...Option) (*Log, error) {
+	if db == nil {
+		return nil, fmt.Errorf("opening the audit log: no store: %w", ErrInvalidArguments)
+	}
+	o := options{batch: 512, commitTimeout: 30 * time.Second, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.batch < 1 {
+		return nil, fmt.Errorf("opening the audit log: batch size %d: %w", o.batch, ErrInvalidArguments)
+	}
+	if o.signer == nil && (o.every > 0 || o.interval > 0) {
+		return nil, fmt.Errorf("opening the audit log: checkpoints without a signer: %w", ErrInvalidArguments)
+	}
+	l := &Log{
+		db:    db,
+		opts:  o,
+		queue: make(chan *job, 4*o.batch),
+		done:  make(chan struct{}),
+	}
+	if err := l.openConn(context.Background()); err != nil {
+		return nil, fmt.Errorf("opening the audit log: %w", err)
+	}
+	if db.Dialect() == store.SQLite {
+		l.walCheckpoints()
+	}
+	go l.run()
+	return l, nil
+}
+
+// Close stops taking appends, commits those queued, writes a last
+// checkpoint when checkpoints are on and the tree grew since the latest
+// one, and stops the writer. It does not close the store.
+func (l *Log) Close() error {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		close(l.queue)
+		l.mu.Unlock()
+	})
+	<-l.done
+	l.closeOnce.Do(func() {
+		if l.stopWAL != nil {
+			close(l.stopWAL)
+			<-l.walDone
+		}
+		l.stmts.close()
+		l.resetConn()
+	})
+	return nil
+}
+
+// Size is the number of records in the log.
+func (l *Log) Size(ctx context.Context) (uint64, error) {
+	var size int64
+	if err := l.db.SQL().QueryRowContext(ctx, "SELECT size FROM audit_head WHERE id = 1").Scan(&size); err != nil {
+		return 0, fmt.Errorf("reading the audit log's size: %w", err)
+	}
+	return uint64(size), nil
+}
+
+// Root is the log's current size and Merkle tree root (SHA-256 of nothing
+// for an empty log).
+func (l *Log) Root(ctx context.Context) (size uint64, root []byte, err error) {
+	var raw []byte
+	var n int64
+	if err := l.db.SQL().QueryRowContext(ctx, `SELECT size, "range" FROM audit_head WHERE id = 1`).Scan(&n, &raw); err != nil {
+		return 0, nil, fmt.Errorf("reading the audit log's head: %w", err)
+	}
+	rng, err := decodeRange(uint64(n), raw)
+	if err != nil {
+		return 0, nil, err
+	}
+	root, err = rootOf(rng)
+	return uint64(n), root, err
+}

@@ -1,0 +1,164 @@
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Filter selects records; every field set must match.
+type Filter struct {
+	Namespace  string
+	Kind       string
+	Name       string
+	Repository string // an image repository prefix: registry.example.com/team
+	Digest     string // an image digest: sha256:…
+	User       string // username
+	Decision   string
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive
+}
+
+// Entry is a record as queried, with its seq and whether it was redacted.
+type Entry struct {
+	Seq      uint64 `json:"seq"`
+	Record   Record `json:"record"`
+	Redacted bool   `json:"redacted,omitempty"`
+}
+
+// Query limits: a page holds DefaultLimit records unless asked otherwise,
+// and never more than MaxLimit.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Query returns up to limit records matching f, in seq order, starting
+// where cursor (from a previous page; "" for the first) left off, and the
+// cursor of the next page ("" after the last).
+func (l *Log) Query(ctx context.Context, f Filter, cursor string, limit int) ([]Entry, string, error) {
+	from, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	page, err := l.scan(ctx, f, from, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(page) <= limit {
+		return page, "", nil
+	}
+	page = page[:limit]
+	return page, encodeCursor(page[limit-1].Seq + 1), nil
+}
+
+// scan reads up to n matching entries with seq ≥ from.
+func (l *Log) scan(ctx context.Context, f Filter, from uint64, n int) ([]Entry, error) {
+	where, args := f.where()
+	where = append(where, "seq >= ?")
+	args = append(args, int64(from))
+	q := "SELECT seq, record, redacted FROM audit_log WHERE " + strings.Join(where, " AND ") + " ORDER BY seq LIMIT " + strconv.Itoa(n)
+	rows, err := l.db.SQL().QueryContext(ctx, l.db.Rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("querying the audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var seq int64
+		var raw string
+		var redacted int
+		if err := rows.Scan(&seq, &raw, &redacted); err != nil {
+			return nil, fmt.Errorf("querying the audit log: %w", err)
+		}
+		r, err := parseRecord([]byte(raw))
+		if err != nil {
+			return nil, fmt.Errorf("querying the audit log: record %d: %w", seq, err)
+		}
+		out = append(out, Entry{Seq: uint64(seq), Record: r, Redacted: redacted != 0})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("querying the audit log: %w", err)
+	}
+	return out, nil
+}
+
+// where turns a filter into SQL conditions with "?" placeholders.
+func (f Filter) where() ([]string, []any) {
+	var where []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	eq("namespace", f.Namespace)
+	eq("kind", f.Kind)
+	eq("name", f.Name)
+	eq("username", f.User)
+	eq("decision", f.Decision)
+	if f.Repository != "" {
+		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE substr(repository, 1, ?) = ?)")
+		args = append(args, utf8.RuneCountInString(f.Repository), f.Repository) // substr counts characters
+	}
+	if f.Digest != "" {
+		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE digest = ?)")
+		args = append(args, f.Digest)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "recorded_at >= ?")
+		args = append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "recorded_at < ?")
+		args = append(args, f.Until.UnixNano())
+	}
+	return where, args
+}
+
+// cursorPrefix versions the cursor's form.
+const cursorPrefix = "s1:"
+
+func encodeCursor(seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(seq, 10)))
+}
+
+func decodeCursor(c string) (uint64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, fmt.Errorf("reading cursor %q: %w", c, ErrBadCursor)
+	}
+	s, ok := strings.CutPrefix(string(b), cursorPrefix)
+	if !ok {
+		return 0, fmt.Errorf("reading cursor %q: %w", c, ErrBadCursor)
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("reading cursor %q: %w", c, ErrBadCursor)
+	}
+	return seq, nil
+}
+
+// Repository is an image reference's repository: the reference without its
+// digest and tag (registry.example.com/app:1.2@sha256:… →
+// registry.example.com/app). It is not normalised: docker.io/library/nginx
+// and nginx are different repositories here.
+func Repository(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref
+}

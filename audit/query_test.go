@@ -1,0 +1,168 @@
+package audit_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store/storetest"
+)
+
+// queryLog holds 12 records: namespaces prod/dev alternate, every third is
+// by dev-0, images from two repositories, decisions by seq.
+func queryLog(t *testing.T, l *audit.Log) {
+	t.Helper()
+	for i := range 12 {
+		r := sample(i)
+		if i%2 == 1 {
+			r.Namespace = "dev"
+		}
+		if i%4 == 0 {
+			r.Images = append(r.Images, audit.Image{Container: "proxy", Ref: "registry.example.com/infra/envoy:1.30@sha256:" + strings.Repeat("e", 64), Digest: "sha256:" + strings.Repeat("e", 64)})
+		}
+		if i >= 6 {
+			r.Decision = audit.DecisionAdmitted
+			r.Kind = "StatefulSet"
+		}
+		if _, err := l.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestQueryFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			l := newLog(t, storetest.Open(t, d))
+			queryLog(t, l)
+			tests := map[string]struct {
+				f    audit.Filter
+				want []uint64
+			}{
+				"everything":                   {audit.Filter{}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+				"a namespace":                  {audit.Filter{Namespace: "dev"}, []uint64{1, 3, 5, 7, 9, 11}},
+				"a kind and a decision":        {audit.Filter{Kind: "StatefulSet", Decision: audit.DecisionAdmitted}, []uint64{6, 7, 8, 9, 10, 11}},
+				"an object":                    {audit.Filter{Namespace: "prod", Kind: "Deployment", Name: "api-4"}, []uint64{4}},
+				"a user":                       {audit.Filter{User: "dev-0"}, []uint64{0, 3, 6, 9}},
+				"a repository prefix":          {audit.Filter{Repository: "registry.example.com/infra"}, []uint64{0, 4, 8}},
+				"a repository":                 {audit.Filter{Repository: "registry.example.com/team/api"}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+				"a repository nobody uses":     {audit.Filter{Repository: "registry.example.com/tea/"}, nil},
+				"a digest":                     {audit.Filter{Digest: "sha256:" + strings.Repeat("0", 63) + "5"}, []uint64{5}},
+				"a time window":                {audit.Filter{Since: base.Add(3 * time.Second), Until: base.Add(6 * time.Second)}, []uint64{3, 4, 5}},
+				"since, in another time zone":  {audit.Filter{Since: base.Add(10 * time.Second).UTC()}, []uint64{10, 11}},
+				"filters combined to nothing":  {audit.Filter{Namespace: "dev", Decision: audit.DecisionDenied, User: "dev-1", Kind: "StatefulSet"}, nil},
+				"a digest in a user's records": {audit.Filter{User: "dev-2", Digest: "sha256:" + strings.Repeat("e", 64)}, []uint64{8}},
+			}
+			for name, tc := range tests {
+				// Walk the pages two at a time: the cursor must neither skip
+				// nor repeat a record.
+				var got []uint64
+				cursor, pages := "", 0
+				for {
+					page, next, err := l.Query(ctx, tc.f, cursor, 2)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if len(page) > 2 {
+						t.Fatalf("%s: a page of %d records, limit 2", name, len(page))
+					}
+					for _, e := range page {
+						got = append(got, e.Seq)
+					}
+					pages++
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("%s: seqs %v, want %v", name, got, tc.want)
+				}
+				if wantPages := max(1, (len(tc.want)+1)/2); pages != wantPages {
+					t.Errorf("%s: %d pages, want %d", name, pages, wantPages)
+				}
+			}
+			if _, _, err := l.Query(ctx, audit.Filter{}, "not-a-cursor", 2); !errors.Is(err, audit.ErrBadCursor) {
+				t.Errorf("Query with a bad cursor = %v, want ErrBadCursor", err)
+			}
+		})
+	}
+}
+
+func TestExportParsesBack(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			l := newLog(t, storetest.Open(t, d))
+			queryLog(t, l)
+			f := audit.Filter{Namespace: "prod"}
+			want, _, err := l.Query(ctx, f, "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var jl bytes.Buffer
+			if err := l.Export(ctx, &jl, f, audit.FormatJSONL); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(&jl)
+			var got []audit.Entry
+			for sc.Scan() {
+				var e audit.Entry
+				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+					t.Fatalf("line %q: %v", sc.Text(), err)
+				}
+				got = append(got, e)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("jsonl: %d lines, want %d", len(got), len(want))
+			}
+			for i := range got {
+				a, _ := audit.Leaf(got[i].Record)
+				b, _ := audit.Leaf(want[i].Record)
+				if got[i].Seq != want[i].Seq || !bytes.Equal(a, b) {
+					t.Errorf("jsonl line %d: seq %d leaf %x, want %d %x", i, got[i].Seq, a, want[i].Seq, b)
+				}
+			}
+
+			var cb bytes.Buffer
+			if err := l.Export(ctx, &cb, f, audit.FormatCSV); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := csv.NewReader(&cb).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != len(want)+1 || rows[0][0] != "seq" {
+				t.Fatalf("csv: %d rows, header %v", len(rows), rows[0])
+			}
+			col := map[string]int{}
+			for i, h := range rows[0] {
+				col[h] = i
+			}
+			first := rows[1]
+			if first[col["seq"]] != "0" || first[col["namespace"]] != "prod" || first[col["time"]] != "2026-11-27T02:04:05.123456789Z" ||
+				first[col["groups"]] != "devs;system:authenticated" ||
+				!strings.Contains(first[col["images"]], "proxy=registry.example.com/infra/envoy:1.30@sha256:eee") {
+				t.Errorf("csv row = %v", first)
+			}
+
+			if err := l.Export(ctx, &cb, f, "xml"); !errors.Is(err, audit.ErrUnknownFormat) {
+				t.Errorf("Export as xml = %v, want ErrUnknownFormat", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,232 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/shipgate/shipgate/store"
+)
+
+// chunkSizes are the row counts of the multi-row statements a batch is
+// written with on SQLite, largest first: a batch of n rows takes at most
+// n/64 + 9 statements, each prepared once per connection and reused, so
+// SQLite parses no SQL per batch. 64 rows × 11 columns stays far below its
+// 32,766 bound parameters. (PostgreSQL takes a batch as arrays in one
+// statement: see insertRowsPostgres.)
+var chunkSizes = []int{64, 16, 4, 1}
+
+// stmts caches prepared statements by query text. They are prepared on the
+// database handle, so database/sql keeps one per connection and a
+// transaction on a connection that has it reuses it.
+type stmts struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// in returns query prepared, bound to tx.
+func (s *stmts) in(ctx context.Context, db *sql.DB, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	st, ok := s.m[query]
+	if !ok {
+		var err error
+		if st, err = db.PrepareContext(ctx, query); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.m == nil {
+			s.m = map[string]*sql.Stmt{}
+		}
+		s.m[query] = st
+	}
+	s.mu.Unlock()
+	return tx.StmtContext(ctx, st), nil
+}
+
+func (s *stmts) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.m {
+		st.Close()
+	}
+	s.m = nil
+}
+
+// chunks splits n items into runs of chunkSizes, calling fn with each run's
+// start and length.
+func chunks(n int, fn func(start, k int) error) error {
+	start := 0
+	for _, k := range chunkSizes {
+		for n-start >= k {
+			if err := fn(start, k); err != nil {
+				return err
+			}
+			start += k
+		}
+	}
+	return nil
+}
+
+// values is k groups of cols placeholders: "(?, ?), (?, ?)".
+func values(k, cols int) string {
+	group := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return group + strings.Repeat(", "+group, k-1)
+}
+
+// knownUIDs maps the batch's request uids already in the log to their seqs.
+func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[string]uint64, error) {
+	known := map[string]uint64{}
+	var uids []any
+	for _, j := range jobs {
+		if j.rec.RequestUID != "" {
+			uids = append(uids, j.rec.RequestUID)
+		}
+	}
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var uid string
+			var seq int64
+			if err := rows.Scan(&uid, &seq); err != nil {
+				return err
+			}
+			known[uid] = uint64(seq)
+		}
+		return rows.Err()
+	}
+	if l.db.Dialect() == store.Postgres {
+		if len(uids) == 0 {
+			return known, nil
+		}
+		arr := make([]string, len(uids))
+		for i, u := range uids {
+			arr[i] = u.(string)
+		}
+		st, err := l.stmts.in(ctx, l.db.SQL(), tx, "SELECT request_uid, seq FROM audit_log WHERE request_uid = ANY($1)")
+		if err == nil {
+			var rows *sql.Rows
+			if rows, err = st.QueryContext(ctx, arr); err == nil {
+				err = scan(rows)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking up request uids: %w", err)
+		}
+		return known, nil
+	}
+	err := chunks(len(uids), func(start, k int) error {
+		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind("SELECT request_uid, seq FROM audit_log WHERE request_uid IN "+values(1, k)))
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, uids[start:start+k]...)
+		if err != nil {
+			return err
+		}
+		return scan(rows)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking up request uids: %w", err)
+	}
+	return known, nil
+}
+
+// insertRows writes rows and their images.
+func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
+	if l.db.Dialect() == store.Postgres {
+		return l.insertRowsPostgres(ctx, tx, rows)
+	}
+	return l.insertRowsSQLite(ctx, tx, rows)
+}
+
+// insertRowsSQLite writes rows with the multi-row statements of chunkSizes:
+// SQLite runs in process, so several statements cost no round trips.
+func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) error {
+	const cols = 11
+	args := make([]any, 0, cols*len(rows))
+	var images []any
+	for _, r := range rows {
+		var uid any
+		if r.rec.RequestUID != "" {
+			uid = r.rec.RequestUID
+		}
+		args = append(args, int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
+			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username)
+		for _, im := range r.rec.Images {
+			images = append(images, im.Digest, int64(r.seq), im.Container, Repository(im.Ref))
+		}
+	}
+	err := chunks(len(rows), func(start, k int) error {
+		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(
+			"INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username) VALUES "+values(k, cols)))
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, args[start*cols:(start+k)*cols]...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("inserting %d audit records: %w", len(rows), err)
+	}
+	const icols = 4
+	err = chunks(len(images)/icols, func(start, k int) error {
+		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(
+			"INSERT INTO audit_images (digest, seq, container, repository) VALUES "+values(k, icols)+" ON CONFLICT DO NOTHING"))
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, images[start*icols:(start+k)*icols]...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("inserting audit record images: %w", err)
+	}
+	return nil
+}
+
+// insertRowsPostgres writes a batch with one statement per table, whatever
+// its size: the columns travel as arrays and unnest turns them into rows,
+// so a batch costs the same round trips as one record.
+func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) error {
+	n := len(rows)
+	seqs, recordedAt := make([]int64, n), make([]int64, n)
+	leaves := make([][]byte, n)
+	uids := make([]*string, n)
+	records, events, decisions := make([]string, n), make([]string, n), make([]string, n)
+	namespaces, kinds, names, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	var iDigests, iContainers, iRepos []string
+	var iSeqs []int64
+	for i, r := range rows {
+		seqs[i], leaves[i], records[i], recordedAt[i] = int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano()
+		if r.rec.RequestUID != "" {
+			uids[i] = &r.rec.RequestUID
+		}
+		events[i], decisions[i], namespaces[i], kinds[i], names[i], users[i] = r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username
+		for _, im := range r.rec.Images {
+			iDigests, iSeqs = append(iDigests, im.Digest), append(iSeqs, int64(r.seq))
+			iContainers, iRepos = append(iContainers, im.Container), append(iRepos, Repository(im.Ref))
+		}
+	}
+	st, err := l.stmts.in(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, seqs, leaves, records, recordedAt, uids, events, decisions, namespaces, kinds, names, users)
+	}
+	if err != nil {
+		return fmt.Errorf("inserting %d audit records: %w", n, err)
+	}
+	if len(iSeqs) == 0 {
+		return nil
+	}
+	st, err = l.stmts.in(ctx, l.db.SQL(), tx, `INSERT INTO audit_images (digest, seq, container, repository)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, iDigests, iSeqs, iContainers, iRepos)
+	}
+	if err != nil {
+		return fmt.Errorf("inserting audit record images: %w", err)
+	}
+	return nil
+}

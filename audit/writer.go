@@ -1,0 +1,164 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shipgate/shipgate/store"
+)
+
+// run is the writer: it takes every job waiting, up to the batch cap,
+// commits them in one transaction and answers each; it also signs
+// checkpoints on the interval, and once more when the queue is closed.
+func (l *Log) run() {
+	defer close(l.done)
+	var tick <-chan time.Time
+	if l.opts.signer != nil && l.opts.interval > 0 {
+		t := time.NewTicker(l.opts.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	batch := make([]*job, 0, l.opts.batch)
+	last := 0
+	for {
+		select {
+		case j, ok := <-l.queue:
+			if !ok {
+				if err := l.checkpointNow(context.Background()); err != nil {
+					l.opts.logger.Error("signing the closing audit checkpoint", "error", err)
+				}
+				return
+			}
+			batch = l.gather(append(batch[:0], j), last)
+			last = len(batch)
+			l.commit(batch)
+		case <-tick:
+			if err := l.checkpointNow(context.Background()); err != nil {
+				l.opts.logger.Warn("signing an audit checkpoint", "error", err)
+			}
+		}
+	}
+}
+
+// gatherWait bounds how long the writer waits for the callers of the
+// previous batch to come back: about a third of an fsync here, so a lone
+// early caller does not get a commit of its own while the rest queue up
+// behind it.
+const gatherWait = 300 * time.Microsecond
+
+// gather adds to batch every job waiting, up to the cap. When that is less
+// than half the previous batch — its callers are still coming back — it
+// waits up to gatherWait for them. A single writer (last = 1) never waits.
+func (l *Log) gather(batch []*job, last int) []*job {
+	var timer <-chan time.Time
+	for len(batch) < l.opts.batch {
+		select {
+		case j, ok := <-l.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+			continue
+		default:
+		}
+		if len(batch) >= last/2 {
+			return batch
+		}
+		if timer == nil {
+			timer = time.After(gatherWait)
+		}
+		select {
+		case j, ok := <-l.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		case <-timer:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes one batch and answers its callers. A failed batch gets the
+// writer a fresh connection (the old one may be broken); when a statement
+// failed, not the commit, each record is retried alone, so one record the
+// database refuses does not fail the others queued with it.
+func (l *Log) commit(batch []*job) {
+	seqs, err := l.commitOnce(batch)
+	if err != nil {
+		l.opts.logger.Warn("committing audit records", "records", len(batch), "error", err)
+		l.resetConn()
+		if len(batch) > 1 && !errors.Is(err, errCommitting) {
+			for _, j := range batch {
+				l.commit([]*job{j})
+			}
+			return
+		}
+	}
+	for i, j := range batch {
+		if err != nil {
+			j.done <- result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)}
+			continue
+		}
+		j.done <- result{seq: seqs[i]}
+	}
+}
+
+// errCommitting marks a failed COMMIT: the batch may or may not be in the
+// log, so it is not retried record by record.
+var errCommitting = errors.New("committing")
+
+func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.commitTimeout)
+	defer cancel()
+	if l.conn == nil {
+		if err := l.openConn(ctx); err != nil {
+			return nil, err
+		}
+	}
+	tx, err := l.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("beginning a transaction: %w", err)
+	}
+	seqs, err := l.appendTx(ctx, tx, batch)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errCommitting, err)
+	}
+	return seqs, nil
+}
+
+// openConn takes the writer's own connection from the pool: its prepared
+// statements stay warm between batches, and on SQLite it carries the WAL
+// settings of walCheckpoints.
+func (l *Log) openConn(ctx context.Context) error {
+	conn, err := l.db.SQL().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("taking a connection: %w", err)
+	}
+	if l.db.Dialect() == store.SQLite {
+		for _, p := range []string{fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutoCheckpoint), fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)} {
+			if _, err := conn.ExecContext(ctx, p); err != nil {
+				conn.Close()
+				return fmt.Errorf("setting up the writer's connection: %s: %w", p, err)
+			}
+		}
+	}
+	l.conn = conn
+	return nil
+}
+
+// resetConn gives the writer's connection back; the next batch takes
+// another.
+func (l *Log) resetConn() {
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn = nil
+	}
+}

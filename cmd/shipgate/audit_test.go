@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store"
+)
+
+// TestAuditVerifyCommand: a log written by the gateway verifies; the same
+// log with one record edited in the database fails, naming the record.
+func TestAuditVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "shipgate.db")
+	skey, vkey, err := audit.GenerateKey("shipgate.dev/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.pub")
+	if err := os.WriteFile(keyFile, []byte(vkey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.New(db, audit.WithCheckpoints(signer, 3, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"web", "api", "cache", "db", "queue"} {
+		if _, err := l.Append(context.Background(), audit.Record{Event: audit.EventAdmission, Kind: "Deployment", Namespace: "shop", Name: name, Decision: "admitted", RequestUID: name}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	l.Close()
+
+	out, err := runCommand(t, "audit", "verify", "--store", url, "--key", keyFile)
+	if err != nil || !strings.Contains(out, "verified 5 records") {
+		t.Fatalf("verify of an intact log: %v\n%s", err, out)
+	}
+	out, err = runCommand(t, "audit", "query", "--store", url, "--name", "cache", "-o", "json")
+	if err != nil || !strings.Contains(out, `"seq": 2`) || strings.Contains(out, `"web"`) {
+		t.Errorf("query --name cache: %v\n%s", err, out)
+	}
+
+	if _, err := db.SQL().Exec(`UPDATE audit_log SET record = replace(record, '"name":"api"', '"name":"apx"') WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, err = runCommand(t, "audit", "verify", "--store", url, "--key", keyFile)
+	if exitOf(err) != 1 || !strings.Contains(out, "record 1") {
+		t.Errorf("verify of an edited log: exit %d, want 1 naming record 1:\n%s", exitOf(err), out)
+	}
+}
