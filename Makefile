@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/shipgate
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test vet fmt-check unit fuzz bench clean
+.PHONY: all build demo test vet fmt-check unit policy-test fuzz bench clean
 
 all: build
 
@@ -15,7 +15,7 @@ build:
 demo:
 	$(GO) run ./cmd/shipgate demo
 
-test: vet fmt-check unit
+test: vet fmt-check unit policy-test
 
 vet:
 	$(GO) vet ./...
@@ -29,6 +29,10 @@ fmt-check:
 # a throwaway server on loopback for the run.
 unit:
 	./scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+
+# The example policies' Rego tests, through the binary's own runner.
+policy-test:
+	$(GO) run ./cmd/shipgate policy test policies
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

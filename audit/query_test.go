@@ -166,3 +166,31 @@ func TestExportParsesBack(t *testing.T) {
 		})
 	}
 }
+
+func TestExportStreamsPastOnePage(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			l := newLog(t, storetest.Open(t, d))
+			n := audit.MaxLimit + 150
+			appendConcurrently(t, l, 10, n/10, 0)
+			var b bytes.Buffer
+			if err := l.Export(t.Context(), &b, audit.Filter{}, audit.FormatJSONL); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(&b)
+			next := uint64(0)
+			for sc.Scan() {
+				var e audit.Entry
+				if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Seq != next {
+					t.Fatalf("line %d: seq %d, %v", next, e.Seq, err)
+				}
+				next++
+			}
+			if next != uint64(n) {
+				t.Errorf("exported %d records, want %d", next, n)
+			}
+		})
+	}
+}

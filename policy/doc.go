@@ -54,5 +54,5 @@
 // removed from the compiler's capabilities: a policy that calls one fails
 // to compile, unless the engine is built WithNetworkBuiltins. Facts that
 // need the network (signatures, attestations, digests) are gathered in Go
-// before evaluation and passed in the input (see INPUT.md).
+// before evaluation and passed in the input (see docs/policy-input.md).
 package policy

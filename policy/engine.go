@@ -159,6 +159,19 @@ func (e *Engine) Sets() []string {
 
 func (u *unit) revision() string { return u.digest[:12] }
 
+// Applies tells whether Evaluate has anything to run for a namespace bound
+// to sets: a set, or the namespace's own policy (compiled or failed). The
+// caller skips building the input when it has not.
+func (e *Engine) Applies(namespace string, sets []string) bool {
+	if len(sets) > 0 {
+		return true
+	}
+	rev := e.rev.Load()
+	_, ok := rev.namespaces[namespace]
+	_, failed := rev.failed[namespace]
+	return ok || failed
+}
+
 // Evaluate runs the policy sets bound to a namespace, then the namespace's
 // own policy if it has one, over input: an *Input, an ast.Value (for a
 // value already built with Input.Value), raw JSON, or any value

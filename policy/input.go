@@ -9,7 +9,7 @@ import (
 
 // Input is what a policy sees as input: the AdmissionReview exactly as the
 // API server sent it, with one key added, "shipgate", holding the facts
-// shipgate established in Go (INPUT.md documents both, with a JSON Schema).
+// shipgate established in Go (docs/policy-input.md documents both, with a JSON Schema).
 type Input struct {
 	// Review is the AdmissionReview body as received.
 	Review json.RawMessage

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,22 +16,22 @@ func jsonBlock(t *testing.T, doc, heading string) []byte {
 	t.Helper()
 	_, rest, ok := strings.Cut(doc, heading+"\n")
 	if !ok {
-		t.Fatalf("INPUT.md has no %q", heading)
+		t.Fatalf("docs/policy-input.md has no %q", heading)
 	}
 	_, rest, ok = strings.Cut(rest, "```json\n")
 	if !ok {
-		t.Fatalf("INPUT.md has no JSON block after %q", heading)
+		t.Fatalf("docs/policy-input.md has no JSON block after %q", heading)
 	}
 	block, _, _ := strings.Cut(rest, "```")
 	return []byte(block)
 }
 
-// TestInputDocument keeps INPUT.md true: its schema is JSON, its example's
+// TestInputDocument keeps docs/policy-input.md true: its schema is JSON, its example's
 // shipgate key is exactly what Facts marshals to (no field missing or
 // extra), and the production policy decides on it as the text says.
 func TestInputDocument(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("INPUT.md")
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "policy-input.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestInputDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Facts marshals to\n%s\nbut INPUT.md shows\n%s", again, top.Shipgate)
+		t.Errorf("Facts marshals to\n%s\nbut docs/policy-input.md shows\n%s", again, top.Shipgate)
 	}
 
 	// The example, as review plus facts, through the production policy.
@@ -89,7 +90,7 @@ func TestInputDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(res.Deny) != 0 || len(res.Warn) != 0 {
-		t.Errorf("deny %q, warn %q; INPUT.md says none", msgs(res.Deny), msgs(res.Warn))
+		t.Errorf("deny %q, warn %q; docs/policy-input.md says none", msgs(res.Deny), msgs(res.Warn))
 	}
 	wantAppr := ApprovalRequirement{Set: "production", Approvers: 2, Groups: []string{"release-managers"},
 		Reason: "images change in production: ghcr.io/example/envoy:1.31.2, registry.example.com/shop/checkout:2.7.1"}
@@ -97,6 +98,6 @@ func TestInputDocument(t *testing.T) {
 		t.Errorf("require_approval = %+v, want %+v", res.RequireApproval, wantAppr)
 	}
 	if !strings.Contains(doc, wantAppr.Reason) || !slices.Contains(e.Sets(), "production") {
-		t.Error("INPUT.md does not quote the approval reason")
+		t.Error("docs/policy-input.md does not quote the approval reason")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	auditapi "github.com/shipgate/shipgate/audit/api"
 	"github.com/shipgate/shipgate/config"
 	kubeconfig "github.com/shipgate/shipgate/config/kube"
+	"github.com/shipgate/shipgate/policy"
 	"github.com/shipgate/shipgate/server/certs"
 	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/webhook"
@@ -32,21 +33,25 @@ import (
 // Server is a running shipgate: the HTTPS listener, the configuration
 // watcher and the services built from it.
 type Server struct {
-	opts         Options
-	log          *slog.Logger
-	registry     *prometheus.Registry
-	config       func() *config.GatewayConfig
-	watcher      *config.Watcher
-	reloader     *certs.Reloader
-	kube         kubernetes.Interface
-	nsCache      *kubeconfig.Namespaces
-	caFile       string
-	db           *store.DB
-	audit        *audit.Log
-	listener     net.Listener
-	http         *http.Server
-	ready        atomic.Bool
-	reloadErrors prometheus.Counter
+	opts     Options
+	log      *slog.Logger
+	registry *prometheus.Registry
+	config   func() *config.GatewayConfig
+	watcher  *config.Watcher
+	reloader *certs.Reloader
+	kube     kubernetes.Interface
+	nsCache  *kubeconfig.Namespaces
+	caFile   string
+	db       *store.DB
+	audit    *audit.Log
+
+	policy             *policy.Engine
+	policyDigest       string
+	policyReloadErrors prometheus.Counter
+	listener           net.Listener
+	http               *http.Server
+	ready              atomic.Bool
+	reloadErrors       prometheus.Counter
 }
 
 // New builds a server from its options: it loads the configuration (an
@@ -80,6 +85,9 @@ func New(opts Options) (*Server, error) {
 	}
 	kube := s.kube
 
+	if err := s.openPolicy(s.config()); err != nil {
+		return nil, err
+	}
 	if err := s.openState(context.Background(), s.config()); err != nil {
 		return nil, err
 	}
@@ -89,7 +97,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	wopts := []webhook.Option{webhook.WithLogger(s.log), webhook.WithRecorder(webhook.NewAuditRecorder(s.audit))}
+	wopts := []webhook.Option{
+		webhook.WithLogger(s.log),
+		webhook.WithRecorder(webhook.NewAuditRecorder(s.audit)),
+		webhook.WithPolicy(s.policy),
+	}
 	if kube != nil {
 		s.nsCache = kubeconfig.NewNamespaces(kube, 10*time.Minute)
 		wopts = append(wopts, webhook.WithNamespaceLabels(s.nsCache), webhook.WithOwners(kubeworkload.NewOwners(kube)))
@@ -193,6 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.watcher != nil {
 		g.Go(func() error { return s.watcher.Run(bg) })
 	}
+	g.Go(func() error { return s.watchPolicy(bg) })
 	if s.nsCache != nil {
 		s.nsCache.Start(bg)
 	}

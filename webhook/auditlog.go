@@ -43,10 +43,19 @@ func AuditRecord(d *Decision, req *Request) audit.Record {
 		Namespace:      d.Namespace,
 		Name:           d.Name,
 		Images:         images,
-		PolicyRevision: d.ConfigRevision,
+		PolicyRevision: revisions(d),
 		Decision:       d.Verdict(),
 		Reasons:        reasonMessages(d.Reasons),
 		RequestUID:     d.UID,
 		DecisionID:     d.ID,
 	}
+}
+
+// revisions names what the decision was made under: the configuration's
+// revision, and the policy's when policy was evaluated.
+func revisions(d *Decision) string {
+	if d.PolicyRevision == "" {
+		return "config " + d.ConfigRevision
+	}
+	return "config " + d.ConfigRevision + ", policy " + d.PolicyRevision
 }

@@ -39,7 +39,9 @@ type Decision struct {
 	// resolved, digests), in spec order.
 	Containers []ContainerImage `json:"containers,omitempty"`
 	// ConfigRevision is the configuration the decision was made under.
-	ConfigRevision string   `json:"configRevision,omitempty"`
+	ConfigRevision string `json:"configRevision,omitempty"`
+	// PolicyRevision is the policy revision evaluated, when any was.
+	PolicyRevision string   `json:"policyRevision,omitempty"`
 	Fingerprint    string   `json:"fingerprint,omitempty"`
 	Reasons        []Reason `json:"reasons,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/policy"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -16,6 +17,7 @@ type options struct {
 	ids        func() string
 	log        *slog.Logger
 	recorder   Recorder
+	policy     *policy.Engine
 }
 
 func newOptions(opts []Option) options {

@@ -125,6 +125,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		d.Containers[i] = ContainerImage{Name: c.Name, Type: string(c.Type), Image: c.Image}
 	}
 	floor(d, judged)
+	v.evaluatePolicy(ctx, d, req, obj, res.Binding, labels)
 	if err := ctx.Err(); err != nil {
 		d.refuse(http.StatusGatewayTimeout, "deadline", "deciding took longer than the API server's timeout allows: %v", err)
 	}

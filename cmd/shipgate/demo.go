@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -38,12 +40,43 @@ binary.`,
 	return cmd
 }
 
+// demoData is the demo's configuration and policy.
+//
+//go:embed demodata
+var demoData embed.FS
+
+// writeDemoConfig writes the demo's policy and configuration into dir and
+// returns the configuration file.
+func writeDemoConfig(dir string) (string, error) {
+	pdir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(pdir, 0o755); err != nil {
+		return "", err
+	}
+	rego, err := demoData.ReadFile("demodata/registries.rego")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "registries.rego"), rego, 0o644); err != nil {
+		return "", err
+	}
+	gw, err := demoData.ReadFile("demodata/gateway.yaml")
+	if err != nil {
+		return "", err
+	}
+	cfg := filepath.Join(dir, "gateway.yaml")
+	return cfg, os.WriteFile(cfg, []byte(strings.Replace(string(gw), "POLICY_DIR", pdir, 1)), 0o644)
+}
+
 func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	dir, err := os.MkdirTemp("", "shipgate-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	cfgFile, err := writeDemoConfig(dir)
+	if err != nil {
+		return err
+	}
 
 	logOut := io.Discard
 	if opts.Verbose {
@@ -51,12 +84,13 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	}
 	cluster := newDemoCluster()
 	srv, err := server.New(server.Options{
-		Addr:      "127.0.0.1:0",
-		NoCluster: true,
-		StoreURL:  "sqlite://" + filepath.Join(dir, "shipgate.db"),
-		CertDir:   filepath.Join(dir, "certs"),
-		Logger:    slog.New(slog.NewJSONHandler(logOut, nil)),
-		Webhook:   []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
+		ConfigFile: cfgFile,
+		Addr:       "127.0.0.1:0",
+		NoCluster:  true,
+		StoreURL:   "sqlite://" + filepath.Join(dir, "shipgate.db"),
+		CertDir:    filepath.Join(dir, "certs"),
+		Logger:     slog.New(slog.NewJSONHandler(logOut, nil)),
+		Webhook:    []webhook.Option{webhook.WithOwners(cluster), webhook.WithNamespaceLabels(cluster.namespaceLabels())},
 	})
 	if err != nil {
 		return err
@@ -70,7 +104,9 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "shipgate is serving https://%s (CA bundle %s), with the embedded default configuration.\n", srv.Addr(), srv.CAFile())
+	fmt.Fprintf(out, "shipgate is serving https://%s (CA bundle %s).\n", srv.Addr(), srv.CAFile())
+	fmt.Fprintf(out, "Configuration %s: enforce by default, warn in dev-*, audit in sandbox-*,\n", cfgFile)
+	fmt.Fprintln(out, "and a Rego policy bound everywhere: images come from registry.example.com or are official images.")
 	fmt.Fprintln(out, "Playing the Kubernetes API server: each request goes to /mutate, then /validate, over TLS.")
 	fmt.Fprintln(out)
 	if err := api.play(ctx, out, demoScript()); err != nil {

@@ -82,6 +82,7 @@ func demoScript() []demoStep {
 	web5 := demoDeployment("shop", "web", 5, "registry.example.com/shop/web:1.4.2", "registry.example.com/shop/envoy:1.31.0")
 	rs := demoReplicaSet("shop", "web-7d9c5", web)
 	cache := demoDeployment("shop", "cache", 1, "redis:latest")
+	tracker := demoDeployment("shop", "tracker", 1, "ghcr.io/acme/tracker:2.1.0")
 	tool := demoDeployment("dev-alice", "tool", 1, "nginx")
 	pinnedLatest := demoDeployment("shop", "api", 2, "registry.example.com/shop/api:latest@sha256:0f5e2c48b1b35eb1e0a9d3e1c4b3d9d4f0e6c1a2b3c4d5e6f708192a3b4c5d6e")
 	sysDS := &appsv1.DaemonSet{
@@ -106,6 +107,8 @@ func demoScript() []demoStep {
 			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "web", Object: web5, OldObject: web},
 		{Title: "CI creates Deployment shop/cache with redis:latest", Operation: "CREATE", User: ciUser,
 			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "cache", Object: cache},
+		{Title: "CI creates Deployment shop/tracker from ghcr.io (the Rego policy)", Operation: "CREATE", User: ciUser,
+			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "tracker", Object: tracker},
 		{Title: "CI creates Deployment shop/api with a digest behind the tag latest", Operation: "CREATE", User: ciUser,
 			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "api", Object: pinnedLatest},
 		{Title: "the same, as kubectl apply --dry-run=server", Operation: "CREATE", User: ciUser, DryRun: true,

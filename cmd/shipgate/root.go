@@ -29,6 +29,7 @@ in a tamper-evident audit log.`,
 		newCheckCommand(runCheck),
 		newDemoCommand(runDemo),
 		newAuditCommand(),
+		newPolicyCommand(),
 	)
 	return root
 }

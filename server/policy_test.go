@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPolicyReloadsWithoutRestart: a policy directory change applies to the
+// next admission; one that does not compile is refused and counted, and
+// the last good policy stays.
+func TestPolicyReloadsWithoutRestart(t *testing.T) {
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rule := func(image string) string {
+		return "package shipgate.baseline\n\ndeny contains \"no " + image + "\" if {\n\tsome c in input.request.object.spec.template.spec.containers\n\tstartswith(c.image, \"" + image + "\")\n}\n"
+	}
+	writeAtomically(t, filepath.Join(pdir, "baseline.rego"), rule("nginx"))
+	cfg := filepath.Join(dir, "gateway.yaml")
+	writeAtomically(t, cfg, "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, policies: [baseline]}\npolicies: {directory: "+pdir+"}\n")
+
+	s, err := New(Options{ConfigFile: cfg, Addr: "127.0.0.1:0", CertDir: filepath.Join(dir, "certs"),
+		StoreURL: "sqlite://" + filepath.Join(dir, "shipgate.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	_, client, base := clientFor(t, s)
+	pinned := []byte(strings.Replace(string(latestDeployment(t)), "nginx:latest", "nginx:1.27.3", 1))
+
+	if r := validate(t, client, base, pinned); r.Allowed || !strings.Contains(r.Result.Message, "no nginx") {
+		t.Fatalf("the policy did not deny: allowed=%v %q", r.Allowed, r.Result.Message)
+	}
+	writeAtomically(t, filepath.Join(pdir, "baseline.rego"), rule("busybox"))
+	waitFor(t, "the new policy to apply", func() bool { return validate(t, client, base, pinned).Allowed })
+
+	writeAtomically(t, filepath.Join(pdir, "baseline.rego"), "package shipgate.baseline\n\ndeny contains x if {\n")
+	waitFor(t, "the broken policy to be counted", func() bool {
+		return strings.Contains(get(t, client, base+"/metrics"), "shipgate_policy_reload_errors_total 1")
+	})
+	if r := validate(t, client, base, pinned); !r.Allowed {
+		t.Errorf("a policy that does not compile replaced the last good one: %q", r.Result.Message)
+	}
+}

@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/policy"
+	"github.com/shipgate/shipgate/workload"
+)
+
+// WithPolicy sets the Rego policy engine /validate evaluates after the
+// floor rules.
+func WithPolicy(e *policy.Engine) Option {
+	return func(o *options) { o.policy = e }
+}
+
+// evaluatePolicy runs the policy sets bound to the namespace, and the
+// namespace's own policy, over the AdmissionReview as received and the facts
+// established so far. Its denials join the floor's reasons; its warnings are
+// warnings in every mode; an approval it requires is a reason until the
+// request has one. An error or a timeout is itself a reason, so an enforced
+// namespace fails closed.
+func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, b config.Binding, labels map[string]string) {
+	e := v.opts.policy
+	if e == nil || !e.Applies(req.Namespace, b.Policies) {
+		return
+	}
+	if d.Fingerprint == "" {
+		if canonical, err := workload.CanonicalTemplate(obj); err == nil {
+			d.Fingerprint = workload.Fingerprint(obj, canonical, nil)
+		}
+	}
+	in := &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
+		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
+		Workload: policy.WorkloadFacts{
+			Kind: d.Kind, Name: d.Name, Class: d.Class,
+			Fingerprint:   d.Fingerprint,
+			ImagesChanged: req.Operation != "UPDATE" || d.Class == workload.Rollout.String(),
+		},
+		Images: imageFacts(obj),
+	}}
+	res, err := e.Evaluate(ctx, req.Namespace, b.Policies, in)
+	if err != nil {
+		code := int32(http.StatusInternalServerError)
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			code = http.StatusGatewayTimeout
+		}
+		d.refuse(code, "policy-error", "evaluating policy: %v", err)
+		return
+	}
+	d.PolicyRevision = res.Revision
+	for _, m := range res.Deny {
+		code := "policy:" + m.Set
+		if m.Code != "" {
+			code += ":" + m.Code
+		}
+		d.Reasons = append(d.Reasons, Reason{Code: code, Message: m.Msg})
+	}
+	for _, m := range res.Warn {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("shipgate: %s: %s (policy %s)", d.object(), m.Msg, m.Set))
+	}
+	for _, a := range res.RequireApproval {
+		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, a.Reason, "policy "+a.Set))
+	}
+}
+
+// approvalReason is the refusal for an approval that is asked for. The
+// approval API does not exist yet, so no request can carry one: such a
+// rollout is refused (fail closed) with a message that says so.
+func approvalReason(approvers int, groups []string, why, who string) Reason {
+	msg := fmt.Sprintf("%s requires approval by %d distinct people", who, approvers)
+	if len(groups) > 0 {
+		msg += " from " + strings.Join(groups, ", ")
+	}
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	return Reason{Code: "approval-required", Message: msg + "; this gateway has no approval API yet, so the rollout cannot be approved"}
+}
+
+// imageFacts are the distinct images of obj with the containers running
+// each, as policy sees them before any signature is checked.
+func imageFacts(obj *workload.Object) []policy.ImageFacts {
+	var out []policy.ImageFacts
+	index := map[string]int{}
+	for _, c := range obj.Containers {
+		i, ok := index[c.Image]
+		if !ok {
+			f := policy.ImageFacts{Ref: c.Image, Authorities: []string{}, Attestations: []policy.AttestationFacts{}, Errors: []string{}}
+			if img, err := workload.ParseImage(c.Image); err == nil {
+				f.Normalized, f.Tag, f.Digest = img.Normalized(), img.Tag, img.Digest
+			} else {
+				f.Errors = append(f.Errors, err.Error())
+			}
+			out = append(out, f)
+			i = len(out) - 1
+			index[c.Image] = i
+		}
+		out[i].Containers = append(out[i].Containers, c.Name)
+	}
+	return out
+}
