@@ -86,6 +86,11 @@ func TestPolicyJoinsTheDecision(t *testing.T) {
 			gateway: head + "defaults: {mode: warn, policies: [nope]}\n", request: "deployment-create-prod",
 			allowed: true, code: 500, says: []string{`evaluating policy set "nope"`},
 		},
+		"the binding's approval rule refuses until approvals exist": {
+			gateway: head + "defaults: {mode: enforce, approval: {approvers: 2, groups: [release-managers], expiry: {pending: 72h, approved: 24h}}}\n",
+			request: "deployment-create-prod", code: 403,
+			says: []string{"the namespace binding requires approval by 2 distinct people from release-managers"},
+		},
 		"a scale evaluates nothing": {
 			gateway: head + "defaults: {mode: enforce, policies: [baseline]}\n", request: "deployment-update-scale",
 			allowed: true,
@@ -113,8 +118,10 @@ func TestPolicyJoinsTheDecision(t *testing.T) {
 					t.Errorf("warnings %q lack %q", d.Warnings, w)
 				}
 			}
-			if len(tc.says) > 0 && d.Code == 403 && d.PolicyRevision == "" {
-				t.Error("a policy decision names no policy revision")
+			for _, r := range d.Reasons {
+				if strings.HasPrefix(r.Code, "policy:") && d.PolicyRevision == "" {
+					t.Error("a policy decision names no policy revision")
+				}
 			}
 		})
 	}

@@ -126,6 +126,9 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	floor(d, judged)
 	v.evaluatePolicy(ctx, d, req, obj, res.Binding, labels)
+	if a := res.Binding.Approval; a != nil {
+		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, "", "the namespace binding"))
+	}
 	if err := ctx.Err(); err != nil {
 		d.refuse(http.StatusGatewayTimeout, "deadline", "deciding took longer than the API server's timeout allows: %v", err)
 	}

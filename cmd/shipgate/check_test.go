@@ -15,9 +15,15 @@ func TestCheck(t *testing.T) {
 		exit int
 		out  []string // substrings of the output
 	}{
-		"pinned images in a prod namespace are admitted": {
+		"a prod rollout waits for the approval its binding asks for": {
 			args: []string{"-f", "testdata/check/manifests/good.yaml"},
-			out:  []string{"Deployment prod-payments/web", "testdata/check/manifests/good.yaml:8", "admitted"},
+			exit: 1,
+			out: []string{"Deployment prod-payments/web", "testdata/check/manifests/good.yaml:8", "denied",
+				"the namespace binding requires approval by 2 distinct people from release-managers"},
+		},
+		"pinned images are admitted where no approval is asked": {
+			args: []string{"-f", "testdata/check/manifests/good.yaml", "--namespace-labels", "prod-payments=env=staging"},
+			out:  []string{"Deployment prod-payments/web", "admitted"},
 		},
 		"a List, generateName and warn mode": {
 			args: []string{"-f", "testdata/check/manifests/mixed.yaml", "--config", "testdata/check/gateway.yaml"},
