@@ -28,6 +28,9 @@ const (
 	// so at most a minute of log is not yet covered by a signature.
 	DefaultCheckpointRecords  = 1000
 	DefaultCheckpointInterval = time.Minute
+	// DefaultDenialWindow is how long identical denials are folded into
+	// one audit record.
+	DefaultDenialWindow = time.Minute
 )
 
 // controllerManager is kube-controller-manager's own user name, which every
@@ -90,6 +93,9 @@ func (c *GatewayConfig) ApplyDefaults() {
 	}
 	if c.Audit.CheckpointEvery.Records == 0 {
 		c.Audit.CheckpointEvery.Records = DefaultCheckpointRecords
+	}
+	if c.Audit.DenialWindow.Duration == 0 {
+		c.Audit.DenialWindow.Duration = DefaultDenialWindow
 	}
 	if c.Audit.CheckpointEvery.Interval.Duration == 0 {
 		c.Audit.CheckpointEvery.Interval.Duration = DefaultCheckpointInterval

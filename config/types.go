@@ -166,6 +166,10 @@ type Store struct {
 type Audit struct {
 	CheckpointKey   *Source         `yaml:"checkpointKey,omitempty" json:"checkpointKey,omitempty"`
 	CheckpointEvery CheckpointEvery `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
+	// DenialWindow folds identical denials (same requester, object and
+	// reasons: a controller's retry loop) within it into one record with a
+	// count. Default 1m.
+	DenialWindow Duration `yaml:"denialWindow,omitempty" json:"denialWindow,omitempty"`
 }
 
 // CheckpointEvery says how often a signed checkpoint is written.

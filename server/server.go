@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,12 +46,14 @@ type Server struct {
 	db       *store.DB
 	audit    *audit.Log
 
+	recorder           *webhook.AuditRecorder
 	policy             *policy.Engine
 	policyDigest       string
 	policyReloadErrors prometheus.Counter
 	listener           net.Listener
 	http               *http.Server
 	ready              atomic.Bool
+	recorderDone       sync.WaitGroup
 	reloadErrors       prometheus.Counter
 }
 
@@ -97,9 +100,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	s.recorder = webhook.NewAuditRecorder(s.audit, webhook.WithDenialWindow(s.config().Audit.DenialWindow.Duration))
 	wopts := []webhook.Option{
 		webhook.WithLogger(s.log),
-		webhook.WithRecorder(webhook.NewAuditRecorder(s.audit)),
+		webhook.WithRecorder(s.recorder),
 		webhook.WithPolicy(s.policy),
 	}
 	if kube != nil {
@@ -206,6 +210,11 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.watcher.Run(bg) })
 	}
 	g.Go(func() error { return s.watchPolicy(bg) })
+	s.recorderDone.Add(1)
+	g.Go(func() error {
+		defer s.recorderDone.Done()
+		return s.recorder.Run(bg)
+	})
 	if s.nsCache != nil {
 		s.nsCache.Start(bg)
 	}
@@ -227,6 +236,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer cancel()
 		err := s.http.Shutdown(sctx)
 		stopBG()
+		s.recorderDone.Wait() // coalesced denials are appended before the log closes
 		s.closeState()
 		return err
 	})

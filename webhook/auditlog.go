@@ -2,25 +2,48 @@ package webhook
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/shipgate/shipgate/audit"
 )
 
 // AuditRecorder records decisions in the audit log.
 type AuditRecorder struct {
-	log *audit.Log
+	log      *audit.Log
+	coalesce *coalescer
+	logger   *slog.Logger
 }
 
 var _ Recorder = (*AuditRecorder)(nil)
 
+// AuditOption configures an AuditRecorder.
+type AuditOption func(*AuditRecorder)
+
 // NewAuditRecorder returns a Recorder appending to log.
-func NewAuditRecorder(log *audit.Log) *AuditRecorder { return &AuditRecorder{log: log} }
+func NewAuditRecorder(log *audit.Log, opts ...AuditOption) *AuditRecorder {
+	r := &AuditRecorder{log: log, logger: slog.Default()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 // Record appends the decision and returns once it is committed. A retried
-// AdmissionRequest (same uid) makes no second record.
+// AdmissionRequest (same uid) makes no second record. With a denial window,
+// a refusal is counted in its window instead (a refusal needs no durable
+// record before it is answered: nothing was admitted).
 func (r *AuditRecorder) Record(ctx context.Context, d *Decision, req *Request) error {
-	_, err := r.log.Append(ctx, AuditRecord(d, req))
+	rec := AuditRecord(d, req)
+	if r.coalesce != nil && !d.Allowed {
+		r.coalesce.add(rec)
+		return nil
+	}
+	_, err := r.log.Append(ctx, rec)
 	return err
+}
+
+func (r *AuditRecorder) logErr(err error) {
+	r.logger.Error("appending coalesced denials; they will be retried", "error", err.Error())
 }
 
 // AuditRecord is the audit log's record of a decision: who (userInfo),

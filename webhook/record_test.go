@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate/audit"
 	"github.com/shipgate/shipgate/config"
@@ -90,5 +92,57 @@ func TestUnrecordableRolloutIsRefused(t *testing.T) {
 	d = v.Decide(t.Context(), req)
 	if !d.Allowed || !strings.Contains(strings.Join(d.Warnings, " "), "not recorded in the audit log") {
 		t.Errorf("warn: allowed=%v warnings=%q, want allowed with a warning", d.Allowed, d.Warnings)
+	}
+}
+
+// TestRetriedDenialsAreCoalesced: a retry loop of 1,000 identical denials
+// makes one record with its count and first and last time; a different
+// object makes its own; an admitted rollout is written at once.
+func TestRetriedDenialsAreCoalesced(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	l, err := audit.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rec := NewAuditRecorder(l, WithDenialWindow(time.Hour))
+	cfg := testConfig(t)
+	v := NewValidator(func() *config.GatewayConfig { return cfg }, WithOwners(cluster), WithRecorder(rec),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+
+	body := string(readRequest(t, "deployment-create-latest"))
+	for i := range 1000 {
+		req, err := DecodeReview([]byte(strings.Replace(body, `"uid": "705ab4f5`, fmt.Sprintf(`"uid": "%04d-retry`, i), 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := v.Decide(t.Context(), req); d.Allowed {
+			t.Fatal("a latest image was admitted")
+		}
+	}
+	other, _ := DecodeReview(readRequest(t, "cronjob-create-latest"))
+	v.Decide(t.Context(), other)
+	admitted, _ := DecodeReview(readRequest(t, "deployment-create"))
+	v.Decide(t.Context(), admitted)
+	if n, _ := l.Size(t.Context()); n != 1 {
+		t.Fatalf("before the window closes the log holds %d records, want only the admitted rollout", n)
+	}
+	if err := rec.Flush(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := l.Query(t.Context(), audit.Filter{Decision: "denied"}, "", 10)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("%d denial records (%v), want 2", len(entries), err)
+	}
+	counts := map[string]uint64{}
+	for _, e := range entries {
+		counts[e.Record.Kind] = e.Record.Count
+		if e.Record.FirstSeen.IsZero() || e.Record.LastSeen.Before(e.Record.FirstSeen) {
+			t.Errorf("%s: first %v last %v", e.Record.Kind, e.Record.FirstSeen, e.Record.LastSeen)
+		}
+	}
+	if counts["Deployment"] != 1000 || counts["CronJob"] != 1 {
+		t.Errorf("counts %v, want Deployment 1000 and CronJob 1", counts)
 	}
 }
