@@ -34,7 +34,8 @@ func newAuditCommand() *cobra.Command {
 		Use:   "audit",
 		Short: "Query, export and verify the audit log",
 	}
-	cmd.AddCommand(newAuditVerifyCommand(runAuditVerify), newAuditQueryCommand(runAuditQuery), newAuditExportCommand(runAuditExport))
+	cmd.AddCommand(newAuditVerifyCommand(runAuditVerify), newAuditQueryCommand(runAuditQuery),
+		newAuditExportCommand(runAuditExport), newAuditRedactCommand(runAuditRedact))
 	return cmd
 }
 

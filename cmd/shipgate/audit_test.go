@@ -53,6 +53,16 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Errorf("query --name cache: %v\n%s", err, out)
 	}
 
+	// A redaction keeps the log verifiable, and is itself a record.
+	out, err = runCommand(t, "audit", "redact", "2", "--reason", "a token pasted into an env var", "--by", "sec-team", "--store", url)
+	if err != nil || !strings.Contains(out, "record 2 redacted; redaction recorded as record 5") {
+		t.Fatalf("redact: %v\n%s", err, out)
+	}
+	out, err = runCommand(t, "audit", "verify", "--store", url, "--key", keyFile)
+	if err != nil || !strings.Contains(out, "verified 6 records (1 redacted)") {
+		t.Fatalf("verify after a redaction: %v\n%s", err, out)
+	}
+
 	if _, err := db.SQL().Exec(`UPDATE audit_log SET record = replace(record, '"name":"api"', '"name":"apx"') WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
