@@ -128,21 +128,28 @@ func (o *auditOptions) times() error {
 	return nil
 }
 
-func newAuditQueryCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
-	var o auditOptions
+// newFilteredCommand is a command reading the store with record filters:
+// query and export.
+func newFilteredCommand(use, short string, o *auditOptions, run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "query --store URL [filters]",
-		Short: "List audit records",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.times(); err != nil {
 				return err
 			}
-			return run(cmd.Context(), cmd.OutOrStdout(), o)
+			return run(cmd.Context(), cmd.OutOrStdout(), *o)
 		},
 	}
-	storeFlag(cmd, &o)
-	filterFlags(cmd, &o)
+	storeFlag(cmd, o)
+	filterFlags(cmd, o)
+	return cmd
+}
+
+func newAuditQueryCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
+	var o auditOptions
+	cmd := newFilteredCommand("query --store URL [filters]", "List audit records", &o, run)
 	cmd.Flags().IntVar(&o.Limit, "limit", 100, "records at most")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "table or json")
 	return cmd
@@ -192,19 +199,7 @@ func orDash(s string) string {
 
 func newAuditExportCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	var o auditOptions
-	cmd := &cobra.Command{
-		Use:   "export --store URL [--format jsonl|csv] [filters]",
-		Short: "Stream audit records as JSON Lines or CSV",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.times(); err != nil {
-				return err
-			}
-			return run(cmd.Context(), cmd.OutOrStdout(), o)
-		},
-	}
-	storeFlag(cmd, &o)
-	filterFlags(cmd, &o)
+	cmd := newFilteredCommand("export --store URL [--format jsonl|csv] [filters]", "Stream audit records as JSON Lines or CSV", &o, run)
 	cmd.Flags().StringVar(&o.Format, "format", "jsonl", "jsonl or csv")
 	return cmd
 }
