@@ -12,9 +12,9 @@ func TestSplit(t *testing.T) {
 		doc  string
 		want []Problem
 	}{
-		"a scanner error keeps its line": {"a: 1\nb: \"open\n", []Problem{{Line: 2, Msg: "found unexpected end of stream"}}},
+		"a scanner error keeps its line":                   {"a: 1\nb: \"open\n", []Problem{{Line: 2, Msg: "found unexpected end of stream"}}},
 		"a parser error at the end stays on the last line": {"a: 1\nb: [x\n", []Problem{{Line: 2, Msg: "did not find expected ',' or ']'"}}},
-		"each type error on its line":   {"a: x\nb: y\n", []Problem{{Line: 1, Msg: "cannot unmarshal !!str `x` into int"}, {Line: 2, Msg: "cannot unmarshal !!str `y` into int"}}},
+		"each type error on its line":                      {"a: x\nb: y\n", []Problem{{Line: 1, Msg: "cannot unmarshal !!str `x` into int"}, {Line: 2, Msg: "cannot unmarshal !!str `y` into int"}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
