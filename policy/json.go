@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +75,14 @@ func (p *jsonParser) term() (*ast.Term, error) {
 		if t := ast.InternedIntNumberTermFromString(string(raw)); t != nil {
 			return t, nil
 		}
-		return ast.NumberTerm(json.Number(raw)), nil
+		// OPA refuses a number whose exponent it cannot evaluate with
+		// (0e44444444444444444444); so does this parser, or the two would
+		// read one review differently.
+		n, err := ast.NumberChecked(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("invalid number %.40s: %w", raw, err)
+		}
+		return ast.NewTerm(n), nil
 	}
 	tok, err := p.d.ReadToken()
 	if err != nil {
