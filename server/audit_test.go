@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,19 +26,7 @@ func TestAuditAPI(t *testing.T) {
 	roles := write("roles.yaml", "roles:\n- name: reader\n  rules: [{resources: [auditevents], verbs: [get, list]}]\nbindings:\n- {role: reader, groups: [auditors]}\n")
 	cfg := write("gateway.yaml", gatewayEnforce+"auth:\n  tokenFile: "+tokens+"\n  roleFile: "+roles+"\n")
 
-	s, err := New(Options{
-		ConfigFile: cfg, Addr: "127.0.0.1:0", CertDir: filepath.Join(dir, "certs"),
-		StoreURL: "sqlite://" + filepath.Join(dir, "shipgate.db"),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	_, client, base := clientFor(t, s)
+	s, client, base := started(t, cfg)
 
 	pinned := strings.Replace(string(latestDeployment(t)), "nginx:latest", "nginx:1.27.3", 1)
 	if r := validate(t, client, base, []byte(pinned)); !r.Allowed {

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,16 +23,7 @@ func TestPolicyReloadsWithoutRestart(t *testing.T) {
 	cfg := filepath.Join(dir, "gateway.yaml")
 	writeAtomically(t, cfg, "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, policies: [baseline]}\npolicies: {directory: "+pdir+"}\n")
 
-	s, err := New(Options{ConfigFile: cfg, Addr: "127.0.0.1:0", CertDir: filepath.Join(dir, "certs"),
-		StoreURL: "sqlite://" + filepath.Join(dir, "shipgate.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	_, client, base := clientFor(t, s)
+	_, client, base := started(t, cfg)
 	pinned := []byte(strings.Replace(string(latestDeployment(t)), "nginx:latest", "nginx:1.27.3", 1))
 
 	if r := validate(t, client, base, pinned); r.Allowed || !strings.Contains(r.Result.Message, "no nginx") {

@@ -6,23 +6,31 @@ import (
 	"github.com/shipgate/shipgate/workload"
 )
 
+// parsedImage is one reference parsed, or why it does not parse.
+type parsedImage struct {
+	img workload.Image
+	err error
+}
+
+// parsedImages parses each distinct reference once: pods name the same
+// image in several containers, and policy facts need them too.
+type parsedImages map[string]parsedImage
+
+func (m parsedImages) get(ref string) parsedImage {
+	p, ok := m[ref]
+	if !ok {
+		p.img, p.err = workload.ParseImage(ref)
+		m[ref] = p
+	}
+	return p
+}
+
 // floor applies the rules no Rego policy can lift, to each container that
 // is being judged: a parseable reference, and a tag other than latest.
 // The tag is judged as written, so "app:latest@sha256:…" is still latest.
-// Each distinct reference is parsed once: pods name the same image in
-// several containers.
-func floor(d *Decision, containers []workload.Container) {
-	type parsed struct {
-		img workload.Image
-		err error
-	}
-	seen := make(map[string]parsed, len(containers))
+func floor(d *Decision, containers []workload.Container, images parsedImages) {
 	for _, c := range containers {
-		p, ok := seen[c.Image]
-		if !ok {
-			p.img, p.err = workload.ParseImage(c.Image)
-			seen[c.Image] = p
-		}
+		p := images.get(c.Image)
 		img, err := p.img, p.err
 		switch {
 		case err != nil:

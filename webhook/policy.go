@@ -24,7 +24,7 @@ func WithPolicy(e *policy.Engine) Option {
 // warnings in every mode; an approval it requires is a reason until the
 // request has one. An error or a timeout is itself a reason, so an enforced
 // namespace fails closed.
-func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, b config.Binding, labels map[string]string) {
+func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, images parsedImages, b config.Binding, labels map[string]string) {
 	e := v.opts.policy
 	if e == nil || !e.Applies(req.Namespace, b.Policies) {
 		return
@@ -41,7 +41,7 @@ func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Reques
 			Fingerprint:   d.Fingerprint,
 			ImagesChanged: req.Operation != "UPDATE" || d.Class == workload.Rollout.String(),
 		},
-		Images: imageFacts(obj),
+		Images: imageFacts(obj, images),
 	}}
 	res, err := e.Evaluate(ctx, req.Namespace, b.Policies, in)
 	if err != nil {
@@ -83,18 +83,19 @@ func approvalReason(approvers int, groups []string, why, who string) Reason {
 }
 
 // imageFacts are the distinct images of obj with the containers running
-// each, as policy sees them before any signature is checked.
-func imageFacts(obj *workload.Object) []policy.ImageFacts {
+// each, as policy sees them before any signature is checked. References
+// the floor rules parsed already are not parsed again.
+func imageFacts(obj *workload.Object, images parsedImages) []policy.ImageFacts {
 	var out []policy.ImageFacts
 	index := map[string]int{}
 	for _, c := range obj.Containers {
 		i, ok := index[c.Image]
 		if !ok {
 			f := policy.ImageFacts{Ref: c.Image, Authorities: []string{}, Attestations: []policy.AttestationFacts{}, Errors: []string{}}
-			if img, err := workload.ParseImage(c.Image); err == nil {
-				f.Normalized, f.Tag, f.Digest = img.Normalized(), img.Tag, img.Digest
+			if p := images.get(c.Image); p.err == nil {
+				f.Normalized, f.Tag, f.Digest = p.img.Normalized(), p.img.Tag, p.img.Digest
 			} else {
-				f.Errors = append(f.Errors, err.Error())
+				f.Errors = append(f.Errors, p.err.Error())
 			}
 			out = append(out, f)
 			i = len(out) - 1

@@ -124,8 +124,9 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	for i, c := range judged {
 		d.Containers[i] = ContainerImage{Name: c.Name, Type: string(c.Type), Image: c.Image}
 	}
-	floor(d, judged)
-	v.evaluatePolicy(ctx, d, req, obj, res.Binding, labels)
+	images := make(parsedImages, len(obj.Containers))
+	floor(d, judged, images)
+	v.evaluatePolicy(ctx, d, req, obj, images, res.Binding, labels)
 	if a := res.Binding.Approval; a != nil {
 		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, "", "the namespace binding"))
 	}
