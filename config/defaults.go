@@ -31,6 +31,12 @@ const (
 	// DefaultDenialWindow is how long identical denials are folded into
 	// one audit record.
 	DefaultDenialWindow = time.Minute
+	// Registry access and the verification cache.
+	DefaultRegistryTimeout = 5 * time.Second
+	DefaultRetries         = 2
+	DefaultCacheSize       = 10000
+	DefaultCacheTTL        = time.Hour
+	DefaultFailureTTL      = 10 * time.Second
 )
 
 // controllerManager is kube-controller-manager's own user name, which every
@@ -99,6 +105,23 @@ func (c *GatewayConfig) ApplyDefaults() {
 	}
 	if c.Audit.CheckpointEvery.Interval.Duration == 0 {
 		c.Audit.CheckpointEvery.Interval.Duration = DefaultCheckpointInterval
+	}
+	vf := &c.Verification
+	if vf.RegistryTimeout.Duration == 0 {
+		vf.RegistryTimeout.Duration = DefaultRegistryTimeout
+	}
+	if vf.Retries == nil {
+		n := DefaultRetries
+		vf.Retries = &n
+	}
+	if vf.CacheSize == 0 {
+		vf.CacheSize = DefaultCacheSize
+	}
+	if vf.CacheTTL.Duration == 0 {
+		vf.CacheTTL.Duration = DefaultCacheTTL
+	}
+	if vf.FailureTTL.Duration == 0 {
+		vf.FailureTTL.Duration = DefaultFailureTTL
 	}
 }
 

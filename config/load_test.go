@@ -65,10 +65,10 @@ decode-errors.yaml:9: field timeoutMarginn not found in type config.Webhook`,
 	"duplicate-key.yaml": `duplicate-key.yaml:5: mapping key "mode" already defined at line 4`,
 	"wrong-kind.yaml": `wrong-kind.yaml:1: apiVersion: must be "shipgate.dev/v1alpha1", got "v1"
 wrong-kind.yaml:2: kind: must be "GatewayConfig", got "ConfigMap"`,
-	"design-verbatim.yaml": `design-verbatim.yaml:40: trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here is keyless with a rekorKey, and a key signature carries no time of its own`,
+	"design-verbatim.yaml": `design-verbatim.yaml:40: trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here has a rekorKey or timestampAuthorities, and a bare key signature carries no time of its own`,
 	"attestations.yaml": `attestations.yaml:7: trust[0].attestations[0].predicateType: must not be empty, such as "https://in-toto.io/attestation/test-result/v0.1"
 attestations.yaml:8: trust[0].attestations[0].authorities: must list at least one authority
-attestations.yaml:16: trust[0].attestations[1].maxAge: maxAge needs trusted time: no authority here is keyless with a rekorKey, and a key signature carries no time of its own`,
+attestations.yaml:16: trust[0].attestations[1].maxAge: maxAge needs trusted time: no authority here has a rekorKey or timestampAuthorities, and a bare key signature carries no time of its own`,
 	"approval.yaml": `approval.yaml:6: defaults.approval.approvers: must be at least 1 (0 only with breakGlassGroups and no groups), got 0
 approval.yaml:13: namespaces[0].approval.expiry.approved: must be a positive duration such as "24h", got 0s
 approval.yaml:13: namespaces[0].approval.expiry.breakGlass: must be a positive duration such as "1h", got 0s`,

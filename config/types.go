@@ -39,6 +39,8 @@ type GatewayConfig struct {
 	Audit    Audit         `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Auth     Auth          `yaml:"auth,omitempty" json:"auth,omitempty"`
 	Webhook  Webhook       `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// Verification tunes how images are resolved, verified and cached.
+	Verification Verification `yaml:"verification,omitempty" json:"verification,omitempty"`
 
 	// resolver is the lookup Compile builds for Resolve and Revision.
 	resolver *resolver
@@ -95,6 +97,15 @@ type TrustPolicy struct {
 	Images       []string                 `yaml:"images" json:"images"`
 	Signatures   SignatureRequirement     `yaml:"signatures,omitempty" json:"signatures,omitempty"`
 	Attestations []AttestationRequirement `yaml:"attestations,omitempty" json:"attestations,omitempty"`
+	// IndexCoversPlatforms says whether a signature or attestation on an
+	// image index also covers the platform manifests it lists (cosign sign
+	// signs the index a tag names). Default true.
+	IndexCoversPlatforms *bool `yaml:"indexCoversPlatforms,omitempty" json:"indexCoversPlatforms,omitempty"`
+}
+
+// CoversPlatforms is IndexCoversPlatforms with its default applied.
+func (t *TrustPolicy) CoversPlatforms() bool {
+	return t.IndexCoversPlatforms == nil || *t.IndexCoversPlatforms
 }
 
 // SignatureRequirement is a threshold over signature authorities.
@@ -111,7 +122,8 @@ type AttestationRequirement struct {
 	PredicateType string      `yaml:"predicateType" json:"predicateType"`
 	Authorities   []Authority `yaml:"authorities" json:"authorities"`
 	// MaxAge refuses attestations older than this. It needs trusted time,
-	// so at least one authority must be keyless with a RekorKey.
+	// so at least one authority must have a rekorKey (a transparency log
+	// entry's integrated time) or timestampAuthorities (RFC 3161).
 	MaxAge Duration `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
 }
 
@@ -122,6 +134,24 @@ type Authority struct {
 	Name    string   `yaml:"name" json:"name"`
 	Key     *Source  `yaml:"key,omitempty" json:"key,omitempty"`
 	Keyless *Keyless `yaml:"keyless,omitempty" json:"keyless,omitempty"`
+	// RekorKey and RequireTlog are for a key authority what the keyless
+	// fields of the same names are for a keyless one: the transparency
+	// log's public key, against which a signature's signed entry timestamp
+	// is checked offline, and whether an entry is required.
+	RekorKey    *Source `yaml:"rekorKey,omitempty" json:"rekorKey,omitempty"`
+	RequireTlog bool    `yaml:"requireTlog,omitempty" json:"requireTlog,omitempty"`
+	// TimestampAuthorities is a PEM bundle: an RFC 3161 timestamp
+	// authority's certificate chain (leaf first, root last). A signature
+	// carrying a timestamp from it has trusted time.
+	TimestampAuthorities *Source `yaml:"timestampAuthorities,omitempty" json:"timestampAuthorities,omitempty"`
+}
+
+// TlogKey is the Rekor key of the authority, wherever it was written.
+func (a *Authority) TlogKey() (*Source, bool) {
+	if a.Keyless != nil && a.Keyless.RekorKey != nil {
+		return a.Keyless.RekorKey, a.Keyless.RequireTlog
+	}
+	return a.RekorKey, a.RequireTlog
 }
 
 // Keyless is a certificate identity checked against explicit roots.
@@ -197,4 +227,28 @@ type Webhook struct {
 	// objects that inherit from an owner of that kind. Defaults to
 	// kube-controller-manager's service accounts.
 	Controllers map[string][]string `yaml:"controllers,omitempty" json:"controllers,omitempty"`
+}
+
+// Verification tunes registry access and the verification cache.
+type Verification struct {
+	// RegistryTimeout bounds each registry call. Default 5s.
+	RegistryTimeout Duration `yaml:"registryTimeout,omitempty" json:"registryTimeout,omitempty"`
+	// Retries is how many times a 429 or 5xx answer is retried, with
+	// backoff, inside the admission's deadline. Default 2.
+	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty"`
+	// CacheSize bounds the verification cache (entries). Default 10000.
+	CacheSize int `yaml:"cacheSize,omitempty" json:"cacheSize,omitempty"`
+	// CacheTTL is how long a successful verification is reused. Default 1h.
+	CacheTTL Duration `yaml:"cacheTTL,omitempty" json:"cacheTTL,omitempty"`
+	// FailureTTL is how long a failed verification is reused. Default 10s.
+	FailureTTL Duration `yaml:"failureTTL,omitempty" json:"failureTTL,omitempty"`
+	// MaxStale lets a digest verified within this long be admitted from the
+	// store's last-known-good record while its registry cannot be reached,
+	// with a warning. 0 (the default) turns last-known-good off.
+	MaxStale Duration `yaml:"maxStale,omitempty" json:"maxStale,omitempty"`
+	// DockerConfig is a Docker config.json with registry credentials.
+	DockerConfig string `yaml:"dockerConfig,omitempty" json:"dockerConfig,omitempty"`
+	// PinTemplates makes /mutate pin workload pod templates to digests as
+	// well as Pods. Off by default: GitOps tools would see drift.
+	PinTemplates bool `yaml:"pinTemplates,omitempty" json:"pinTemplates,omitempty"`
 }

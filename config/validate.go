@@ -59,6 +59,7 @@ func (c *GatewayConfig) Validate() error {
 	v.store(c.Store)
 	v.audit(c.Audit)
 	v.webhook(c.Webhook)
+	v.verification(c.Verification)
 	return v.errs.err()
 }
 
@@ -212,3 +213,19 @@ func index(p string, i int) string { return p + "[" + strconv.Itoa(i) + "]" }
 
 // key is the path of a map entry; the key is quoted as it may hold dots.
 func key(p, k string) string { return p + "[" + strconv.Quote(k) + "]" }
+
+// verification checks the registry and cache settings.
+func (v *validator) verification(c Verification) {
+	positive(v, "verification.registryTimeout", c.RegistryTimeout, "5s")
+	positive(v, "verification.cacheTTL", c.CacheTTL, "1h")
+	positive(v, "verification.failureTTL", c.FailureTTL, "10s")
+	if c.Retries != nil && (*c.Retries < 0 || *c.Retries > 10) {
+		v.add("verification.retries", "must be between 0 and 10, got %d", *c.Retries)
+	}
+	if c.CacheSize <= 0 {
+		v.add("verification.cacheSize", "must be positive, got %d", c.CacheSize)
+	}
+	if c.MaxStale.Duration < 0 {
+		v.add("verification.maxStale", "must not be negative, got %s", c.MaxStale.Duration)
+	}
+}

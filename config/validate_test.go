@@ -68,11 +68,39 @@ func TestValidate(t *testing.T) {
 			change: func(c *GatewayConfig) {
 				c.Trust[0].Attestations[0].Authorities[0] = Authority{Name: "ci", Key: &Source{File: "/ci.pub"}}
 			},
-			want: []string{"trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here is keyless with a rekorKey, and a key signature carries no time of its own"},
+			want: []string{"trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here has a rekorKey or timestampAuthorities, and a bare key signature carries no time of its own"},
 		},
 		"a keyless attestation authority without rekorKey lacks trusted time": {
 			change: func(c *GatewayConfig) { c.Trust[0].Attestations[0].Authorities[0].Keyless.RekorKey = nil },
-			want:   []string{"trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here is keyless with a rekorKey, and a key signature carries no time of its own"},
+			want:   []string{"trust[0].attestations[0].maxAge: maxAge needs trusted time: no authority here has a rekorKey or timestampAuthorities, and a bare key signature carries no time of its own"},
+		},
+		"a key attestation authority with a rekorKey has trusted time": {
+			change: func(c *GatewayConfig) {
+				c.Trust[0].Attestations[0].Authorities[0] = Authority{Name: "ci", Key: &Source{File: "/ci.pub"}, RekorKey: &Source{File: "/rekor.pub"}}
+			},
+		},
+		"a key attestation authority with a timestamp authority has trusted time": {
+			change: func(c *GatewayConfig) {
+				c.Trust[0].Attestations[0].Authorities[0] = Authority{Name: "ci", Key: &Source{File: "/ci.pub"}, TimestampAuthorities: &Source{File: "/tsa.pem"}}
+			},
+		},
+		"a keyless authority keeps its rekorKey inside keyless": {
+			change: func(c *GatewayConfig) {
+				c.Trust[0].Attestations[0].Authorities[0].RekorKey = &Source{File: "/rekor.pub"}
+			},
+			want: []string{"trust[0].attestations[0].authorities[0]: a keyless authority sets rekorKey and requireTlog inside keyless"},
+		},
+		"requireTlog on a key authority needs its rekorKey": {
+			change: func(c *GatewayConfig) { c.Trust[0].Signatures.Authorities[0].RequireTlog = true },
+			want:   []string{"trust[0].signatures.authorities[0].requireTlog: needs rekorKey: transparency log entries are verified offline against it"},
+		},
+		"verification settings out of range": {
+			change: func(c *GatewayConfig) {
+				n := -1
+				c.Verification.Retries = &n
+				c.Verification.MaxStale = Duration{-time.Second}
+			},
+			want: []string{"verification.retries: must be between 0 and 10, got -1", "verification.maxStale: must not be negative, got -1s"},
 		},
 		"a key-only attestation without maxAge is fine": {
 			change: func(c *GatewayConfig) {
@@ -140,6 +168,10 @@ func TestValidateWithoutDefaults(t *testing.T) {
 		`audit.checkpointEvery.interval: must be a positive duration such as "1m", got 0s`,
 		`webhook.timeoutMargin: must be a positive duration such as "500ms", got 0s`,
 		`webhook.defaultTimeout: must be a positive duration such as "10s", got 0s`,
+		`verification.registryTimeout: must be a positive duration such as "5s", got 0s`,
+		`verification.cacheTTL: must be a positive duration such as "1h", got 0s`,
+		`verification.failureTTL: must be a positive duration such as "10s", got 0s`,
+		`verification.cacheSize: must be positive, got 0`,
 	}
 	var list ErrorList
 	if !errors.As(err, &list) {

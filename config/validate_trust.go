@@ -44,11 +44,10 @@ func (v *validator) trustPolicy(p string, t *TrustPolicy) {
 
 // attestation checks one attestation requirement.
 //
-// maxAge needs a time the signer could not have chosen. Today only a
-// keyless authority with a rekorKey gives one (the Rekor entry's integrated
-// time, checked offline against that key); a key signature carries none.
-// RFC 3161 timestamp authorities come with the signer work and will be a
-// second way to satisfy this rule.
+// maxAge needs a time the signer could not have chosen: a transparency log
+// entry's integrated time, checked offline against a rekorKey, or an RFC
+// 3161 timestamp from one of timestampAuthorities. A bare key signature
+// carries no time of its own.
 func (v *validator) attestation(p string, a *AttestationRequirement) {
 	if a.PredicateType == "" {
 		v.add(p+".predicateType", "must not be empty, such as \"https://in-toto.io/attestation/test-result/v0.1\"")
@@ -58,14 +57,14 @@ func (v *validator) attestation(p string, a *AttestationRequirement) {
 	}
 	v.authorities(p+".authorities", a.Authorities)
 	if a.MaxAge.Duration > 0 && !hasTrustedTime(a.Authorities) {
-		v.add(p+".maxAge", "maxAge needs trusted time: no authority here is keyless with a rekorKey, and a key signature carries no time of its own")
+		v.add(p+".maxAge", "maxAge needs trusted time: no authority here has a rekorKey or timestampAuthorities, and a bare key signature carries no time of its own")
 	}
 }
 
 // hasTrustedTime reports whether any authority can give trusted time.
 func hasTrustedTime(as []Authority) bool {
-	for _, a := range as {
-		if a.Keyless != nil && a.Keyless.RekorKey != nil {
+	for i := range as {
+		if k, _ := as[i].TlogKey(); k != nil || as[i].TimestampAuthorities != nil {
 			return true
 		}
 	}
@@ -95,6 +94,19 @@ func (v *validator) authorities(p string, as []Authority) {
 			v.source(q+".key", a.Key)
 		default:
 			v.keyless(q+".keyless", a.Keyless)
+			if a.RekorKey != nil || a.RequireTlog {
+				v.add(q, "a keyless authority sets rekorKey and requireTlog inside keyless")
+			}
+		}
+		if a.Key != nil {
+			if a.RekorKey != nil {
+				v.source(q+".rekorKey", a.RekorKey)
+			} else if a.RequireTlog {
+				v.add(q+".requireTlog", "needs rekorKey: transparency log entries are verified offline against it")
+			}
+		}
+		if a.TimestampAuthorities != nil {
+			v.source(q+".timestampAuthorities", a.TimestampAuthorities)
 		}
 	}
 }
