@@ -65,10 +65,27 @@ type ImageFacts struct {
 	// Verified is true when the signatures met the trust policy's
 	// threshold and every required attestation verified.
 	Verified bool `json:"verified"`
-	// Authorities are the signature authorities that verified.
+	// SignedDigest is the image index whose signature covered Digest, when
+	// the signature was not on Digest itself.
+	SignedDigest string `json:"signedDigest,omitempty"`
+	// Stale is set when the image was admitted on its last-known-good
+	// verification because its registry could not be reached.
+	Stale bool `json:"stale,omitempty"`
+	// Authorities are the names of the signature authorities that
+	// verified; Signers says who each one is.
 	Authorities  []string           `json:"authorities"`
+	Signers      []SignerFacts      `json:"signers,omitempty"`
 	Attestations []AttestationFacts `json:"attestations"`
 	Errors       []string           `json:"errors"`
+}
+
+// SignerFacts is one authority that verified: a key id, or a keyless
+// certificate's subject and issuer.
+type SignerFacts struct {
+	Name    string `json:"name"`
+	KeyID   string `json:"keyId,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Issuer  string `json:"issuer,omitempty"`
 }
 
 // AttestationFacts is one verified attestation.

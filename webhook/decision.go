@@ -45,11 +45,19 @@ type Decision struct {
 	Fingerprint    string   `json:"fingerprint,omitempty"`
 	Reasons        []Reason `json:"reasons,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// Notes are facts for the audit log that are neither reasons nor
+	// warnings: an image admitted on last-known-good, say.
+	Notes []string `json:"notes,omitempty"`
 	// Code is the status code a refusal carries: 403 for reasons, 400 for
 	// an object shipgate cannot read, 500 for its own failure.
 	Code int32 `json:"code,omitempty"`
 	// Allowed is the answer given to the API server.
 	Allowed bool `json:"allowed"`
+
+	// digests are the verified digests by reference, for the rollout record.
+	digests map[string]string
+	// obj is the rollout's object, once decoded.
+	obj *workload.Object
 }
 
 // ContainerImage is one container's image in a decision.

@@ -2,9 +2,11 @@ package webhook
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
+	"github.com/shipgate/shipgate/signer"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -18,6 +20,9 @@ type options struct {
 	log        *slog.Logger
 	recorder   Recorder
 	policy     *policy.Engine
+	verifier   ImageVerifier
+	pins       signer.Pins
+	now        func() time.Time
 }
 
 func newOptions(opts []Option) options {
@@ -25,6 +30,7 @@ func newOptions(opts []Option) options {
 		namespaces: config.StaticNamespaces(nil),
 		ids:        NewDecisionID,
 		log:        slog.Default(),
+		now:        time.Now,
 	}
 	for _, opt := range opts {
 		opt(&o)

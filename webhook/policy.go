@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
+	"github.com/shipgate/shipgate/signer"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -24,15 +26,13 @@ func WithPolicy(e *policy.Engine) Option {
 // warnings in every mode; an approval it requires is a reason until the
 // request has one. An error or a timeout is itself a reason, so an enforced
 // namespace fails closed.
-func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, images parsedImages, b config.Binding, labels map[string]string) {
+func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, images parsedImages, vs verified, b config.Binding, labels map[string]string) {
 	e := v.opts.policy
 	if e == nil || !e.Applies(req.Namespace, b.Policies) {
 		return
 	}
 	if d.Fingerprint == "" {
-		if canonical, err := workload.CanonicalTemplate(obj); err == nil {
-			d.Fingerprint = workload.Fingerprint(obj, canonical, nil)
-		}
+		v.fingerprint(d, obj, vs.digests())
 	}
 	in := &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
 		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
@@ -41,7 +41,7 @@ func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Reques
 			Fingerprint:   d.Fingerprint,
 			ImagesChanged: req.Operation != "UPDATE" || d.Class == workload.Rollout.String(),
 		},
-		Images: imageFacts(obj, images),
+		Images: imageFacts(obj, images, vs),
 	}}
 	res, err := e.Evaluate(ctx, req.Namespace, b.Policies, in)
 	if err != nil {
@@ -85,7 +85,7 @@ func approvalReason(approvers int, groups []string, why, who string) Reason {
 // imageFacts are the distinct images of obj with the containers running
 // each, as policy sees them before any signature is checked. References
 // the floor rules parsed already are not parsed again.
-func imageFacts(obj *workload.Object, images parsedImages) []policy.ImageFacts {
+func imageFacts(obj *workload.Object, images parsedImages, vs verified) []policy.ImageFacts {
 	var out []policy.ImageFacts
 	index := map[string]int{}
 	for _, c := range obj.Containers {
@@ -97,6 +97,9 @@ func imageFacts(obj *workload.Object, images parsedImages) []policy.ImageFacts {
 			} else {
 				f.Errors = append(f.Errors, p.err.Error())
 			}
+			if r := vs[c.Image]; r != nil {
+				signerFacts(&f, r)
+			}
 			out = append(out, f)
 			i = len(out) - 1
 			index[c.Image] = i
@@ -104,4 +107,33 @@ func imageFacts(obj *workload.Object, images parsedImages) []policy.ImageFacts {
 		out[i].Containers = append(out[i].Containers, c.Name)
 	}
 	return out
+}
+
+// signerFacts copies what the signer established into an image's facts.
+func signerFacts(f *policy.ImageFacts, r *signer.Result) {
+	if r.Digest != "" {
+		f.Digest = r.Digest
+	}
+	f.SignedDigest, f.TrustPolicy, f.Verified, f.Stale = r.SignedDigest, r.TrustPolicy, r.Verified, r.Stale
+	f.Authorities = r.AuthorityNames()
+	for _, a := range r.Authorities {
+		f.Signers = append(f.Signers, policy.SignerFacts{Name: a.Name, KeyID: a.KeyID, Subject: a.Subject, Issuer: a.Issuer})
+	}
+	for _, a := range r.Attestations {
+		af := policy.AttestationFacts{PredicateType: a.PredicateType, Authority: a.Signer.Name, Predicate: a.Predicate}
+		if a.TrustedTime != nil {
+			af.SignedAt = a.TrustedTime.UTC().Format(time.RFC3339)
+		}
+		f.Attestations = append(f.Attestations, af)
+	}
+	f.Errors = append(f.Errors, r.Errors...)
+}
+
+// fingerprint sets the decision's fingerprint over the canonical template
+// and the resolved digests.
+func (v *Validator) fingerprint(d *Decision, obj *workload.Object, digests map[string]string) {
+	if canonical, err := workload.CanonicalTemplate(obj); err == nil {
+		d.Fingerprint = workload.Fingerprint(obj, canonical, digests)
+		d.digests = digests
+	}
 }

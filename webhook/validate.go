@@ -58,6 +58,9 @@ func (v *Validator) Decide(ctx context.Context, req *Request) (d *Decision) {
 	}()
 	v.decide(ctx, req, d)
 	d.settle()
+	if d.obj != nil {
+		v.recordRollout(ctx, d, d.obj)
+	}
 	v.record(ctx, d, req)
 	return d
 }
@@ -111,9 +114,13 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		return
 	}
 	d.Class, d.ClassReason = cls.Class.String(), cls.Reason
+	if cls.Class == workload.Inherited && cls.Owner != nil && req.Operation == "CREATE" {
+		v.inherit(ctx, d, obj, cls.Owner.Kind, cls.Owner.Name)
+	}
 	if cls.Class != workload.Rollout {
 		return
 	}
+	defer func() { d.obj = obj }()
 	d.Images = obj.Images()
 
 	judged := obj.Containers
@@ -126,7 +133,11 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	images := make(parsedImages, len(obj.Containers))
 	floor(d, judged, images)
-	v.evaluatePolicy(ctx, d, req, obj, images, res.Binding, labels)
+	vs := v.verifyImages(ctx, d, req, judged, images, res.Binding)
+	if vs != nil {
+		v.fingerprint(d, obj, vs.digests())
+	}
+	v.evaluatePolicy(ctx, d, req, obj, images, vs, res.Binding, labels)
 	if a := res.Binding.Approval; a != nil {
 		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, "", "the namespace binding"))
 	}

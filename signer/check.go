@@ -1,0 +1,111 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+)
+
+// checked is what verifying one signature with one authority established.
+type checked struct {
+	signer      Signer
+	trustedTime *time.Time
+}
+
+// verifyFunc is cosign's per-signature verification: of an image
+// signature, or of an attestation.
+type verifyFunc func(ctx context.Context, sig oci.Signature, h v1.Hash, co *cosign.CheckOpts) (bool, error)
+
+func verifySignature(ctx context.Context, sig oci.Signature, h v1.Hash, co *cosign.CheckOpts) (bool, error) {
+	return cosign.VerifyImageSignature(ctx, sig, h, co)
+}
+
+func verifyAttestation(ctx context.Context, sig oci.Signature, h v1.Hash, co *cosign.CheckOpts) (bool, error) {
+	return cosign.VerifyBlobAttestation(ctx, sig, h, co)
+}
+
+// check verifies sig, bound to the digest h, with authority a: offline,
+// against the authority's own keys, roots and transparency log key only.
+func (a *authority) check(ctx context.Context, sig oci.Signature, h v1.Hash, verify verifyFunc, claims func(oci.Signature, v1.Hash, map[string]any) error) (checked, error) {
+	co := &cosign.CheckOpts{
+		ClaimVerifier: claims,
+		IgnoreSCT:     true, // no certificate transparency log is configured
+		IgnoreTlog:    true,
+		Offline:       true,
+	}
+	if a.verifier != nil {
+		co.SigVerifier = a.verifier
+	} else {
+		co.RootCerts = a.roots
+		co.Identities = []cosign.Identity{a.identity}
+	}
+	bundle, err := sig.Bundle()
+	if err != nil {
+		return checked{}, fmt.Errorf("reading the transparency log entry: %w", err)
+	}
+	switch {
+	case bundle != nil && a.rekor != nil:
+		co.IgnoreTlog, co.RekorPubKeys = false, a.rekor
+	case a.requireTlog:
+		return checked{}, errors.New("the signature has no transparency log entry, which this authority requires")
+	}
+	ts, err := sig.RFC3161Timestamp()
+	if err != nil {
+		return checked{}, fmt.Errorf("reading the RFC 3161 timestamp: %w", err)
+	}
+	if ts != nil && a.tsaLeaf != nil {
+		co.UseSignedTimestamps = true
+		co.TSACertificate, co.TSAIntermediateCertificates, co.TSARootCertificates = a.tsaLeaf, a.tsaInter, a.tsaRoots
+	}
+	if _, err := verify(ctx, sig, h, co); err != nil {
+		return checked{}, err
+	}
+	out := checked{signer: Signer{Name: a.name, KeyID: a.keyID}}
+	if a.verifier == nil {
+		if cert, err := sig.Cert(); err == nil && cert != nil {
+			out.signer.Subject = strings.Join(cryptoutils.GetSubjectAlternateNames(cert), ",")
+			out.signer.Issuer = (&cosign.CertExtensions{Cert: cert}).GetIssuer()
+		}
+	}
+	// Trusted time, now that the checks above accepted its source.
+	if !co.IgnoreTlog {
+		t := time.Unix(bundle.Payload.IntegratedTime, 0).UTC()
+		out.trustedTime = &t
+	}
+	if co.UseSignedTimestamps {
+		if stamp, err := cosign.VerifyRFC3161Timestamp(sig, co); err == nil && stamp != nil {
+			t := stamp.Time.UTC()
+			if out.trustedTime == nil || t.Before(*out.trustedTime) {
+				out.trustedTime = &t
+			}
+		}
+	}
+	return out, nil
+}
+
+// plainError turns cosign's error for a signature that does not verify
+// into words a deployer can act on.
+func plainError(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid signature when validating ASN.1 encoded signature"),
+		strings.Contains(msg, "failed to verify signature"),
+		strings.Contains(msg, "verification error"),
+		strings.Contains(msg, "accepted signatures do not match threshold"):
+		return "no signature verifies with its key"
+	case strings.Contains(msg, "expected a signed timestamp to verify an expired certificate"):
+		return "the signing certificate has expired and the signature carries no trusted timestamp"
+	case strings.Contains(msg, "none of the expected identities matched"):
+		return "the certificate's identity (subject or issuer) is not the one this authority expects"
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		return "the signing certificate does not chain to this authority's roots"
+	}
+	return msg
+}

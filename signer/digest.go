@@ -1,0 +1,249 @@
+package signer
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+)
+
+// maxSignatureLayer bounds one signature or attestation layer: a real one
+// is a few kilobytes; a huge one is refused before it is downloaded.
+const maxSignatureLayer = 4 << 20
+
+// maxSignatures bounds how many signatures or attestations are read for
+// one digest.
+const maxSignatures = 64
+
+// verifyDigest checks one digest against one trust policy: every network
+// call for it is made here, once, and every authority is checked against
+// what was fetched. The result carries no Ref or Tag: it is cached by
+// digest and shared by every reference that resolves to it.
+func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Result {
+	res := &Result{
+		Digest:       d.DigestStr(),
+		TrustPolicy:  p.name,
+		Authorities:  []Signer{},
+		Attestations: []Attestation{},
+		Errors:       []string{},
+		VerifiedAt:   now,
+	}
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("invalid digest %s: %v", d.DigestStr(), err))
+		return res
+	}
+	host := d.RegistryStr()
+	fail := func(what string, err error) *Result {
+		err = registryError(host, err)
+		res.Unavailable = errors.Is(err, ErrRegistry)
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", what, err))
+		return res
+	}
+	if len(p.sigs) > 0 {
+		sigs, err := fetchAttached(acc, d, ociremote.SignatureTag)
+		if err != nil {
+			return fail("fetching signatures", err)
+		}
+		checkSignatures(res, acc, p, sigs, h)
+	}
+	if len(p.atts) > 0 {
+		atts, err := fetchAttached(acc, d, ociremote.AttestationTag)
+		if err != nil {
+			return fail("fetching attestations", err)
+		}
+		for _, rule := range p.atts {
+			att, err := rule.verify(acc, atts, h, now)
+			if err != nil {
+				res.Errors = append(res.Errors, err.Error())
+				continue
+			}
+			res.Attestations = append(res.Attestations, att)
+		}
+	}
+	res.Verified = len(res.Errors) == 0
+	return res
+}
+
+// checkSignatures counts the distinct authorities with a signature that
+// verifies, and explains a shortfall.
+func checkSignatures(res *Result, acc access, p *trustPolicy, sigs []oci.Signature, h v1.Hash) {
+	var why []string
+	for _, a := range p.sigs {
+		var last error
+		ok := false
+		for _, sig := range sigs {
+			c, err := a.check(acc.ctx, sig, h, verifySignature, cosign.SimpleClaimVerifier)
+			if err == nil {
+				res.Authorities = append(res.Authorities, c.signer)
+				ok = true
+				break
+			}
+			last = err
+		}
+		if !ok && last != nil {
+			why = append(why, a.name+": "+plainError(last))
+		}
+	}
+	if len(res.Authorities) >= p.threshold {
+		return
+	}
+	names := make([]string, len(p.sigs))
+	for i, a := range p.sigs {
+		names[i] = a.name
+	}
+	msg := fmt.Sprintf("not signed by a trusted authority: %d of %d required signatures (authorities: %s)",
+		len(res.Authorities), p.threshold, strings.Join(names, ", "))
+	if len(sigs) == 0 {
+		msg = fmt.Sprintf("not signed: no cosign signature found for %s (trust policy %s needs %d of: %s)",
+			res.Digest, p.name, p.threshold, strings.Join(names, ", "))
+	} else if len(why) > 0 {
+		msg += "; " + strings.Join(why, "; ")
+	}
+	res.Errors = append(res.Errors, msg)
+}
+
+// fetchAttached reads the signatures or attestations cosign attached to d
+// under its tag scheme (sha256-<hex>.sig / .att), each copied into memory
+// once so every authority is checked without another fetch. Oversized
+// layers are refused before they are downloaded.
+func fetchAttached(acc access, d name.Digest, tagFor func(name.Reference, ...ociremote.Option) (name.Tag, error)) ([]oci.Signature, error) {
+	tag, err := tagFor(d, acc.oci()...)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := ociremote.Signatures(tag, acc.oci()...)
+	if err != nil {
+		return nil, err
+	}
+	list, err := sigs.Get()
+	if err != nil {
+		return nil, err
+	}
+	if len(list) > maxSignatures {
+		return nil, fmt.Errorf("%s lists %d signature layers, more than the %d shipgate reads", tag, len(list), maxSignatures)
+	}
+	out := make([]oci.Signature, 0, len(list))
+	for _, s := range list {
+		size, err := s.Size()
+		if err != nil {
+			return nil, err
+		}
+		if size > maxSignatureLayer {
+			return nil, fmt.Errorf("%s has a signature layer of %d bytes, more than the %d allowed", tag, size, maxSignatureLayer)
+		}
+		c, err := static.Copy(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// statement is the part of an in-toto statement shipgate reads.
+type statement struct {
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// decodeStatement reads the in-toto statement inside a DSSE envelope
+// without checking its signature: only to know its predicate type.
+func decodeStatement(att oci.Signature) (*statement, error) {
+	payload, err := att.Payload()
+	if err != nil {
+		return nil, err
+	}
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return nil, fmt.Errorf("reading the DSSE envelope: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the DSSE payload: %w", err)
+	}
+	var st statement
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("reading the in-toto statement: %w", err)
+	}
+	return &st, nil
+}
+
+// verify finds an attestation of the rule's predicate type, bound to h and
+// signed by one of the rule's authorities, whose content passes: trusted
+// time within maxAge, and for test results, PASSED.
+func (r *attestationRule) verify(acc access, atts []oci.Signature, h v1.Hash, now time.Time) (Attestation, error) {
+	var problems []string
+	found := false
+	for _, att := range atts {
+		st, err := decodeStatement(att)
+		if err != nil || st.PredicateType != r.predicateType {
+			continue
+		}
+		found = true
+		for _, a := range r.authorities {
+			c, err := a.check(acc.ctx, att, h, verifyAttestation, cosign.IntotoSubjectClaimVerifier)
+			if err != nil {
+				problems = append(problems, a.name+": "+plainError(err))
+				continue
+			}
+			out := Attestation{PredicateType: st.PredicateType, Signer: c.signer, TrustedTime: c.trustedTime, Predicate: st.Predicate}
+			if err := r.judge(out, now); err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			return out, nil
+		}
+	}
+	if !found {
+		return Attestation{}, fmt.Errorf("no %s attestation found for %s", r.predicateType, h)
+	}
+	return Attestation{}, fmt.Errorf("%s attestation not accepted: %s", r.predicateType, strings.Join(slices.Compact(problems), "; "))
+}
+
+// judge applies maxAge and the test-result rule to a verified attestation.
+func (r *attestationRule) judge(a Attestation, now time.Time) error {
+	if max := r.maxAge.Duration; max > 0 {
+		if a.TrustedTime == nil {
+			return fmt.Errorf("signed by %s but carries no trusted time (a transparency log entry or an RFC 3161 timestamp), which maxAge %s needs", a.Signer.Name, max)
+		}
+		if age := now.Sub(*a.TrustedTime); age > max {
+			return fmt.Errorf("signed by %s at %s, %s ago, older than maxAge %s", a.Signer.Name, a.TrustedTime.Format(time.RFC3339), age.Round(time.Second), max)
+		}
+	}
+	if r.predicateType == TestResultPredicateType {
+		tr, err := ParseTestResult(a.Predicate)
+		if err != nil {
+			return fmt.Errorf("reading the test result signed by %s: %w", a.Signer.Name, err)
+		}
+		if tr.Result != "PASSED" {
+			return fmt.Errorf("tests did not pass: result %s%s", tr.Result, failedList(tr.FailedTests))
+		}
+	}
+	return nil
+}
+
+// failedList names up to five failed tests.
+func failedList(failed []string) string {
+	if len(failed) == 0 {
+		return ""
+	}
+	shown := failed[:min(5, len(failed))]
+	s := "; failed: " + strings.Join(shown, ", ")
+	if more := len(failed) - len(shown); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
+}

@@ -1,0 +1,322 @@
+package signer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/lru"
+
+	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/workload"
+)
+
+// LastKnownGood keeps successful verifications durably (in the store), by
+// the same key as the cache, so a digest verified recently can still be
+// admitted while its registry is unreachable.
+type LastKnownGood interface {
+	GetVerification(ctx context.Context, digest, key string) (result []byte, at time.Time, ok bool, err error)
+	PutVerification(ctx context.Context, digest, key string, result []byte, at time.Time) error
+}
+
+// Verifier resolves and verifies image references against the trust
+// policies in force. It is safe for concurrent use; SetTrust swaps the
+// policies when the configuration is reloaded.
+type Verifier struct {
+	trust  atomic.Pointer[Trust]
+	reg    *registry
+	cache  *cache
+	tags   *lru.Cache // normalised tag reference → last digest it resolved to
+	flight singleflight.Group
+	cfg    config.Verification
+	opts   options
+}
+
+// Option configures a Verifier.
+type Option func(*options)
+
+type options struct {
+	keychain authn.Keychain
+	lkg      LastKnownGood
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// WithKeychain sets the registry credentials used when an admission brings
+// none of its own. Default: anonymous.
+func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+
+// WithLastKnownGood sets where successful verifications are kept durably.
+func WithLastKnownGood(l LastKnownGood) Option { return func(o *options) { o.lkg = l } }
+
+// WithClock replaces time.Now (tests of expiry and maxAge).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sets where store failures and the like are reported.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// New returns a Verifier for the verification settings cfg (defaulted, as
+// config.Load leaves them) and the compiled trust policies t.
+func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
+	o := options{now: time.Now, log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	retries := config.DefaultRetries
+	if cfg.Retries != nil {
+		retries = *cfg.Retries
+	}
+	timeout := cmp(cfg.RegistryTimeout.Duration, config.DefaultRegistryTimeout)
+	size := cfg.CacheSize
+	if size <= 0 {
+		size = config.DefaultCacheSize
+	}
+	v := &Verifier{
+		reg:   newRegistry(newRoundTripper(timeout, retries), o.keychain),
+		cache: newCache(size),
+		tags:  lru.New(size),
+		cfg:   cfg,
+		opts:  o,
+	}
+	if t == nil {
+		t = &Trust{policies: map[string]*trustPolicy{}}
+	}
+	v.trust.Store(t)
+	return v
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// SetTrust puts newly compiled trust policies in force. Cached results of
+// a policy whose revision changed no longer match any lookup.
+func (v *Verifier) SetTrust(t *Trust) { v.trust.Store(t) }
+
+// RegistryRequests is how many HTTP requests were sent to registries.
+func (v *Verifier) RegistryRequests() int64 { return v.reg.tr.requests.Load() }
+
+// Request is one admission's images and what governs them.
+type Request struct {
+	// Images are references as written; duplicates are verified once.
+	Images []string
+	// Trust names the trust policies the namespace binding allows.
+	Trust []string
+	// Keychain carries the admission's own credentials (pull secrets);
+	// KeychainKey names them for reuse across admissions. Nil: the
+	// verifier's default keychain.
+	Keychain    authn.Keychain
+	KeychainKey string
+	// DryRun: nothing is written to the cache or the store.
+	DryRun bool
+}
+
+// Verify resolves and verifies each distinct reference of req, in the order
+// first written. Distinct references run concurrently; concurrent
+// admissions of the same digest share one verification.
+func (v *Verifier) Verify(ctx context.Context, req Request) []*Result {
+	var refs []string
+	seen := make(map[string]bool, len(req.Images))
+	for _, r := range req.Images {
+		if !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	out := make([]*Result, len(refs))
+	trust := v.trust.Load()
+	var once sync.Once
+	var acc access
+	var accErr error
+	getAccess := func() (access, error) {
+		once.Do(func() {
+			p, err := v.reg.puller(req.KeychainKey, req.Keychain)
+			acc, accErr = access{ctx: ctx, puller: p}, err
+		})
+		return acc, accErr
+	}
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = v.verifyRef(ctx, trust, req, ref, getAccess)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// verifyRef is one reference: parse, match a trust policy (before any
+// network call), resolve, then the cache, the shared verification, and
+// last-known-good when the registry cannot be reached.
+func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref string, getAccess func() (access, error)) *Result {
+	res := &Result{Ref: ref, Authorities: []Signer{}, Attestations: []Attestation{}, Errors: []string{}}
+	img, err := workload.ParseImage(ref)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		return res
+	}
+	res.Normalized, res.Tag = img.Normalized(), img.Tag
+	p := trust.match(req.Trust, img.Name())
+	if p == nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("%v %s%s", errNoTrustPolicy, img.Name(), boundList(req.Trust)))
+		return res
+	}
+	res.TrustPolicy = p.name
+	acc, err := getAccess()
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		return res
+	}
+	repo, err := name.NewRepository(img.Name(), name.WeakValidation)
+	if err != nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("parsing %s: %v", img.Name(), err))
+		return res
+	}
+	digest, staleTag, err := v.resolve(acc, img, repo)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		res.Unavailable = errors.Is(err, ErrRegistry)
+		return res
+	}
+	got := v.lookup(acc, req, repo.Digest(digest), p)
+	got.Ref, got.Normalized, got.Tag, got.TrustPolicy = res.Ref, res.Normalized, res.Tag, p.name
+	if staleTag {
+		got.Stale = true
+	}
+	return got
+}
+
+func boundList(names []string) string {
+	if len(names) == 0 {
+		return " (the namespace binding names no trust policy)"
+	}
+	return " (trust policies bound here: " + strings.Join(names, ", ") + ")"
+}
+
+// resolve returns the digest img names: as written, or by asking the
+// registry what the tag points at now (concurrent admissions share one
+// request). When the registry cannot be reached and last-known-good is on,
+// the digest the tag last resolved to here is used, marked stale.
+func (v *Verifier) resolve(acc access, img workload.Image, repo name.Repository) (string, bool, error) {
+	if img.Digest != "" {
+		return img.Digest, false, nil
+	}
+	tag := repo.Tag(img.Tag)
+	key := tag.Name()
+	d, err, _ := v.flight.Do("tag|"+key, func() (any, error) { return acc.resolve(tag) })
+	if err == nil {
+		v.tags.Add(key, d.(string))
+		return d.(string), false, nil
+	}
+	err = registryError(repo.RegistryStr(), err)
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return "", false, fmt.Errorf("resolving %s: tag %s not found in %s", img.Ref, img.Tag, repo.Name())
+	}
+	if errors.Is(err, ErrRegistry) && v.cfg.MaxStale.Duration > 0 {
+		if last, ok := v.tags.Get(key); ok {
+			return last.(string), true, nil
+		}
+	}
+	return "", false, fmt.Errorf("resolving %s: %w", img.Ref, err)
+}
+
+// lookup is the verification of one digest under one policy: from the
+// cache, or shared with concurrent admissions of the same digest, or from
+// last-known-good when the registry cannot be reached.
+func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy) *Result {
+	key := cacheKey(d.DigestStr(), p)
+	now := v.opts.now()
+	if r, ok := v.cache.get(key, now); ok {
+		return r
+	}
+	ch := v.flight.DoChan(key, func() (any, error) {
+		// The shared work outlives any one caller's cancellation but not
+		// the first caller's deadline.
+		ctx := context.WithoutCancel(acc.ctx)
+		if dl, ok := acc.ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
+		return verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now()), nil
+	})
+	var res *Result
+	select {
+	case r := <-ch:
+		res = r.Val.(*Result).clone()
+	case <-acc.ctx.Done():
+		res = &Result{Digest: d.DigestStr(), TrustPolicy: p.name, Unavailable: true, Authorities: []Signer{}, Attestations: []Attestation{},
+			Errors: []string{fmt.Sprintf("verifying %s: %v: registry %s did not answer within the admission's deadline", d.DigestStr(), ErrRegistry, d.RegistryStr())}}
+	}
+	if res.Unavailable {
+		return v.lastKnownGood(acc.ctx, key, res)
+	}
+	if !req.DryRun {
+		ttl := v.cfg.FailureTTL.Duration
+		if res.Verified {
+			ttl = v.cfg.CacheTTL.Duration
+		}
+		v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
+		if res.Verified && v.opts.lkg != nil {
+			v.remember(acc.ctx, key, res)
+		}
+	}
+	return res
+}
+
+// remember writes a successful verification to last-known-good. A store
+// failure is logged, not fatal: the verification itself stands.
+func (v *Verifier) remember(ctx context.Context, key string, res *Result) {
+	b, err := json.Marshal(res)
+	if err == nil {
+		err = v.opts.lkg.PutVerification(context.WithoutCancel(ctx), res.Digest, key, b, res.VerifiedAt)
+	}
+	if err != nil {
+		v.opts.log.Warn("keeping a verification as last-known-good", "digest", res.Digest, "error", err)
+	}
+}
+
+// lastKnownGood answers for a digest whose registry cannot be reached: the
+// stored verification if it is within maxStale, else the failure.
+func (v *Verifier) lastKnownGood(ctx context.Context, key string, failed *Result) *Result {
+	max := v.cfg.MaxStale.Duration
+	if max <= 0 || v.opts.lkg == nil {
+		return failed
+	}
+	b, at, ok, err := v.opts.lkg.GetVerification(context.WithoutCancel(ctx), failed.Digest, key)
+	if err != nil {
+		failed.Errors = append(failed.Errors, "reading last-known-good: "+err.Error())
+		return failed
+	}
+	if !ok {
+		return failed
+	}
+	age := v.opts.now().Sub(at)
+	if age > max {
+		failed.Errors = append(failed.Errors, fmt.Sprintf("last verified %s ago, beyond maxStale %s", age.Round(time.Second), max))
+		return failed
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil || !res.Verified {
+		return failed
+	}
+	res.Stale, res.VerifiedAt = true, at
+	return &res
+}

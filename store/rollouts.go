@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Rollout is the record of one admitted rollout: what inherited objects
+// are admitted and pinned on.
+type Rollout struct {
+	Fingerprint string
+	Namespace   string
+	Kind        string
+	Name        string
+	UID         string
+	// Digests maps each image reference as written to its verified digest.
+	Digests    map[string]string
+	DecisionID string
+	AdmittedAt time.Time
+}
+
+// Pin is the digests one object runs, and the rollout they came from.
+type Pin struct {
+	Fingerprint string
+	Digests     map[string]string
+	PinnedAt    time.Time
+}
+
+// PutRollout records an admitted rollout and pins its object to its
+// digests, in one transaction. Admitting the same fingerprint again (a
+// re-apply) updates the decision and time.
+func (db *DB) PutRollout(ctx context.Context, r Rollout) error {
+	digests, err := json.Marshal(r.Digests)
+	if err != nil {
+		return fmt.Errorf("recording rollout: %w", err)
+	}
+	at := r.AdmittedAt.UTC().UnixNano()
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO rollouts
+			(fingerprint, namespace, kind, name, uid, digests, decision_id, admitted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (fingerprint) DO UPDATE SET uid = excluded.uid, decision_id = excluded.decision_id, admitted_at = excluded.admitted_at`),
+			r.Fingerprint, r.Namespace, r.Kind, r.Name, r.UID, string(digests), r.DecisionID, at); err != nil {
+			return err
+		}
+		return db.pin(ctx, tx, r.Namespace, r.Kind, r.Name, Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}, digests)
+	})
+	if err != nil {
+		return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
+	}
+	return nil
+}
+
+// PutPin pins an inherited object (a ReplicaSet, a Job) to its owner's
+// digests, and counts it on the owner's rollout record.
+func (db *DB) PutPin(ctx context.Context, namespace, kind, name string, p Pin) error {
+	digests, err := json.Marshal(p.Digests)
+	if err != nil {
+		return fmt.Errorf("pinning %s %s/%s: %w", kind, namespace, name, err)
+	}
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := db.pin(ctx, tx, namespace, kind, name, p, digests); err != nil {
+			return err
+		}
+		return countInherited(ctx, db, tx, p.Fingerprint)
+	})
+	if err != nil {
+		return fmt.Errorf("pinning %s %s/%s: %w", kind, namespace, name, err)
+	}
+	return nil
+}
+
+// CountInherited counts one more inherited object admitted on the rollout
+// with this fingerprint.
+func (db *DB) CountInherited(ctx context.Context, fingerprint string) error {
+	if _, err := db.sql.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + 1 WHERE fingerprint = ?`), fingerprint); err != nil {
+		return fmt.Errorf("counting an inherited object on rollout %s: %w", fingerprint, err)
+	}
+	return nil
+}
+
+func countInherited(ctx context.Context, db *DB, tx *sql.Tx, fingerprint string) error {
+	_, err := tx.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + 1 WHERE fingerprint = ?`), fingerprint)
+	return err
+}
+
+func (db *DB) pin(ctx context.Context, tx *sql.Tx, namespace, kind, name string, p Pin, digests []byte) error {
+	_, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO pins (namespace, kind, name, fingerprint, digests, pinned_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, kind, name) DO UPDATE SET fingerprint = excluded.fingerprint, digests = excluded.digests, pinned_at = excluded.pinned_at`),
+		namespace, kind, name, p.Fingerprint, string(digests), p.PinnedAt.UTC().UnixNano())
+	return err
+}
+
+// GetPin returns the digests an object is pinned to.
+func (db *DB) GetPin(ctx context.Context, namespace, kind, name string) (Pin, bool, error) {
+	var p Pin
+	var digests string
+	var at int64
+	err := db.sql.QueryRowContext(ctx, db.Rebind(`SELECT fingerprint, digests, pinned_at FROM pins WHERE namespace = ? AND kind = ? AND name = ?`),
+		namespace, kind, name).Scan(&p.Fingerprint, &digests, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Pin{}, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(digests), &p.Digests)
+	}
+	if err != nil {
+		return Pin{}, false, fmt.Errorf("reading the pin of %s %s/%s: %w", kind, namespace, name, err)
+	}
+	p.PinnedAt = time.Unix(0, at).UTC()
+	return p, true, nil
+}
+
+// GetRollout returns the rollout record with this fingerprint and how many
+// inherited objects were admitted on it.
+func (db *DB) GetRollout(ctx context.Context, fingerprint string) (Rollout, int64, bool, error) {
+	var r Rollout
+	var digests string
+	var at, inherited int64
+	err := db.sql.QueryRowContext(ctx, db.Rebind(`SELECT fingerprint, namespace, kind, name, uid, digests, decision_id, admitted_at, inherited
+		FROM rollouts WHERE fingerprint = ?`), fingerprint).Scan(&r.Fingerprint, &r.Namespace, &r.Kind, &r.Name, &r.UID, &digests, &r.DecisionID, &at, &inherited)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Rollout{}, 0, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(digests), &r.Digests)
+	}
+	if err != nil {
+		return Rollout{}, 0, false, fmt.Errorf("reading rollout %s: %w", fingerprint, err)
+	}
+	r.AdmittedAt = time.Unix(0, at).UTC()
+	return r, inherited, true, nil
+}

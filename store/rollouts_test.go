@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/store"
+	"github.com/shipgate/shipgate/store/storetest"
+)
+
+func TestRolloutsPinsAndVerifications(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Open(t, d)
+			ctx := t.Context()
+			at := time.Date(2026, 11, 27, 10, 0, 0, 123, time.UTC)
+			v1 := map[string]string{"reg/app:1": "sha256:aaa"}
+			r := store.Rollout{Fingerprint: "sha256:f1", Namespace: "prod", Kind: "Deployment", Name: "api", Digests: v1, DecisionID: "d1", AdmittedAt: at}
+			if err := db.PutRollout(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			// A re-apply of the same rollout is the same record.
+			r.DecisionID = "d2"
+			if err := db.PutRollout(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			// The ReplicaSet copies the Deployment's pin; the Deployment
+			// then rolls on to other digests.
+			p, ok, err := db.GetPin(ctx, "prod", "Deployment", "api")
+			if err != nil || !ok || !maps.Equal(p.Digests, v1) || p.Fingerprint != "sha256:f1" || !p.PinnedAt.Equal(at) {
+				t.Fatalf("GetPin(Deployment) = %+v, %v, %v", p, ok, err)
+			}
+			if err := db.PutPin(ctx, "prod", "ReplicaSet", "api-1", p); err != nil {
+				t.Fatal(err)
+			}
+			v2 := map[string]string{"reg/app:1": "sha256:bbb"}
+			if err := db.PutRollout(ctx, store.Rollout{Fingerprint: "sha256:f2", Namespace: "prod", Kind: "Deployment", Name: "api", Digests: v2, DecisionID: "d3", AdmittedAt: at.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			rs, ok, err := db.GetPin(ctx, "prod", "ReplicaSet", "api-1")
+			if err != nil || !ok || !maps.Equal(rs.Digests, v1) {
+				t.Errorf("ReplicaSet pin after the Deployment moved on = %+v, %v, %v; want the first digests", rs, ok, err)
+			}
+			dep, _, _ := db.GetPin(ctx, "prod", "Deployment", "api")
+			if !maps.Equal(dep.Digests, v2) {
+				t.Errorf("Deployment pin = %v, want %v", dep.Digests, v2)
+			}
+			if err := db.CountInherited(ctx, "sha256:f1"); err != nil {
+				t.Fatal(err)
+			}
+			got, inherited, ok, err := db.GetRollout(ctx, "sha256:f1")
+			if err != nil || !ok || got.DecisionID != "d2" || inherited != 2 || !maps.Equal(got.Digests, v1) {
+				t.Errorf("GetRollout = %+v, inherited %d, %v, %v; want decision d2, 2 inherited", got, inherited, ok, err)
+			}
+			if _, ok, err := db.GetPin(ctx, "prod", "ReplicaSet", "nope"); ok || err != nil {
+				t.Errorf("GetPin of an unknown object = %v, %v", ok, err)
+			}
+
+			if err := db.PutVerification(ctx, "sha256:aaa", "k1", []byte(`{"verified":true}`), at); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.PutVerification(ctx, "sha256:aaa", "k1", []byte(`{"verified":true,"n":2}`), at.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			b, when, ok, err := db.GetVerification(ctx, "sha256:aaa", "k1")
+			if err != nil || !ok || string(b) != `{"verified":true,"n":2}` || !when.Equal(at.Add(time.Minute)) {
+				t.Errorf("GetVerification = %s, %v, %v, %v", b, when, ok, err)
+			}
+			if _, _, ok, err := db.GetVerification(ctx, "sha256:aaa", "other-revision"); ok || err != nil {
+				t.Errorf("a verification under another trust revision was found: %v, %v", ok, err)
+			}
+		})
+	}
+}
