@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,6 +45,7 @@ func (a *authority) check(ctx context.Context, sig oci.Signature, h v1.Hash, ver
 		co.SigVerifier = a.verifier
 	} else {
 		co.RootCerts = a.roots
+		co.IntermediateCerts = a.intermediatesFor(sig)
 		co.Identities = []cosign.Identity{a.identity}
 	}
 	bundle, err := sig.Bundle()
@@ -95,6 +97,10 @@ func (a *authority) check(ctx context.Context, sig oci.Signature, h v1.Hash, ver
 func plainError(err error) string {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "unable to verify RFC3161 timestamp"):
+		return "the RFC 3161 timestamp does not verify against this authority's timestampAuthorities"
+	case strings.Contains(msg, "rekor log public key not found"), strings.Contains(msg, "unable to verify SET"):
+		return "the transparency log entry is not signed by this authority's rekorKey"
 	case strings.Contains(msg, "invalid signature when validating ASN.1 encoded signature"),
 		strings.Contains(msg, "failed to verify signature"),
 		strings.Contains(msg, "verification error"),
@@ -108,4 +114,17 @@ func plainError(err error) string {
 		return "the signing certificate does not chain to this authority's roots"
 	}
 	return msg
+}
+
+// intermediatesFor is the configured intermediates plus the chain stored
+// beside the signature's certificate: both are only hints, since the chain
+// must still end at one of the authority's roots.
+func (a *authority) intermediatesFor(sig oci.Signature) *x509.CertPool {
+	pool := a.intermediates.Clone()
+	if chain, err := sig.Chain(); err == nil && len(chain) > 1 {
+		for _, c := range chain[:len(chain)-1] {
+			pool.AddCert(c)
+		}
+	}
+	return pool
 }
