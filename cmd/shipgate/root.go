@@ -30,6 +30,8 @@ in a tamper-evident audit log.`,
 		newDemoCommand(runDemo),
 		newAuditCommand(),
 		newPolicyCommand(),
+		newApprovalsCommand(),
+		newEvidenceCommand(),
 	)
 	return root
 }

@@ -159,6 +159,9 @@ func Command(t testing.TB, args ...string) *exec.Cmd {
 
 func command(t testing.TB, args ...string) (*exec.Cmd, *tripwire) {
 	t.Helper()
+	if len(args) == 0 {
+		t.Fatal("cosigntest: no cosign subcommand")
+	}
 	bin := Binary(t)
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	t.Cleanup(cancel)
@@ -220,10 +223,11 @@ func newTripwire(t testing.TB) *tripwire {
 			}
 			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
+			// Recorded before the refusal, so it is there when cosign exits.
 			w.mu.Lock()
 			w.got = append(w.got, strings.TrimSpace(line))
 			w.mu.Unlock()
+			c.Close()
 		}
 	}()
 	t.Cleanup(func() { l.Close() })
