@@ -24,12 +24,12 @@ func TestAuditAPI(t *testing.T) {
 	}
 	tokens := write("tokens.csv", "t-auditor,auditor,u1,auditors\nt-dev,dev,u2\n")
 	roles := write("roles.yaml", "roles:\n- name: reader\n  rules: [{resources: [auditevents], verbs: [get, list]}]\nbindings:\n- {role: reader, groups: [auditors]}\n")
-	cfg := write("gateway.yaml", gatewayEnforce+"auth:\n  tokenFile: "+tokens+"\n  roleFile: "+roles+"\n")
+	trust, pinned := signedNginx(t)
+	cfg := write("gateway.yaml", withTrust(gatewayEnforce, trust)+"auth:\n  tokenFile: "+tokens+"\n  roleFile: "+roles+"\n")
 
 	s, client, base := started(t, cfg)
 
-	pinned := strings.Replace(string(latestDeployment(t)), "nginx:latest", "nginx:1.27.3", 1)
-	if r := validate(t, client, base, []byte(pinned)); !r.Allowed {
+	if r := validate(t, client, base, pinned); !r.Allowed {
 		t.Fatalf("a pinned Deployment was refused: %s", r.Result.Message)
 	}
 

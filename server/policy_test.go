@@ -17,14 +17,14 @@ func TestPolicyReloadsWithoutRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	rule := func(image string) string {
-		return "package shipgate.baseline\n\ndeny contains \"no " + image + "\" if {\n\tsome c in input.request.object.spec.template.spec.containers\n\tstartswith(c.image, \"" + image + "\")\n}\n"
+		return "package shipgate.baseline\n\ndeny contains \"no " + image + "\" if {\n\tsome c in input.request.object.spec.template.spec.containers\n\tcontains(c.image, \"/library/" + image + ":\")\n}\n"
 	}
 	writeAtomically(t, filepath.Join(pdir, "baseline.rego"), rule("nginx"))
 	cfg := filepath.Join(dir, "gateway.yaml")
-	writeAtomically(t, cfg, "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, policies: [baseline]}\npolicies: {directory: "+pdir+"}\n")
+	trust, pinned := signedNginx(t)
+	writeAtomically(t, cfg, "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, policies: [baseline], trust: [test]}\npolicies: {directory: "+pdir+"}\n"+trust)
 
 	_, client, base := started(t, cfg)
-	pinned := []byte(strings.Replace(string(latestDeployment(t)), "nginx:latest", "nginx:1.27.3", 1))
 
 	if r := validate(t, client, base, pinned); r.Allowed || !strings.Contains(r.Result.Message, "no nginx") {
 		t.Fatalf("the policy did not deny: allowed=%v %q", r.Allowed, r.Result.Message)
