@@ -41,6 +41,8 @@ type GatewayConfig struct {
 	Webhook  Webhook       `yaml:"webhook,omitempty" json:"webhook,omitempty"`
 	// Verification tunes how images are resolved, verified and cached.
 	Verification Verification `yaml:"verification,omitempty" json:"verification,omitempty"`
+	// Approvals configures approval notifications.
+	Approvals Approvals `yaml:"approvals,omitempty" json:"approvals,omitempty"`
 
 	// resolver is the lookup Compile builds for Resolve and Revision.
 	resolver *resolver

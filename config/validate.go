@@ -59,6 +59,7 @@ func (c *GatewayConfig) Validate() error {
 	v.store(c.Store)
 	v.audit(c.Audit)
 	v.webhook(c.Webhook)
+	v.approvals(c.Approvals)
 	v.verification(c.Verification)
 	return v.errs.err()
 }

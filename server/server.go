@@ -20,12 +20,16 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/shipgate/shipgate/approval"
+	approvalapi "github.com/shipgate/shipgate/approval/api"
 	"github.com/shipgate/shipgate/audit"
 	auditapi "github.com/shipgate/shipgate/audit/api"
 	"github.com/shipgate/shipgate/config"
 	kubeconfig "github.com/shipgate/shipgate/config/kube"
 	"github.com/shipgate/shipgate/policy"
 	"github.com/shipgate/shipgate/server/certs"
+	"github.com/shipgate/shipgate/signer"
+	signerapi "github.com/shipgate/shipgate/signer/api"
 	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/webhook"
 	kubeworkload "github.com/shipgate/shipgate/workload/kube"
@@ -45,6 +49,11 @@ type Server struct {
 	caFile   string
 	db       *store.DB
 	audit    *audit.Log
+	// approvals keeps approval requests; /validate and /v1/approvals use it.
+	approvals *approval.Service
+	// verifier resolves and verifies images for both webhooks, /v1/verify
+	// and requests for approval made ahead of time.
+	verifier *signer.Verifier
 
 	recorder           *webhook.AuditRecorder
 	policy             *policy.Engine
@@ -110,6 +119,16 @@ func New(opts Options) (*Server, error) {
 		s.nsCache = kubeconfig.NewNamespaces(kube, 10*time.Minute)
 		wopts = append(wopts, webhook.WithNamespaceLabels(s.nsCache), webhook.WithOwners(kubeworkload.NewOwners(kube)))
 	}
+	if err := s.openSigner(context.Background(), s.config()); err != nil {
+		s.closeState()
+		return nil, err
+	}
+	wopts = append(wopts, webhook.WithVerifier(s.verifier), webhook.WithPins(signer.StorePins(s.db)))
+	if err := s.openApprovals(s.verifier); err != nil {
+		s.closeState()
+		return nil, err
+	}
+	wopts = append(wopts, webhook.WithApprovals(s.approvals))
 	wopts = append(wopts, opts.Webhook...)
 
 	metrics := webhook.NewMetrics(s.registry)
@@ -122,6 +141,8 @@ func New(opts Options) (*Server, error) {
 		webhook.Serve("validate", webhook.NewValidator(s.config, wopts...), timing, metrics, s.log),
 	)
 	auditapi.Register(router, s.audit, guard)
+	approvalapi.Register(router, s.approvals, guard)
+	signerapi.Register(router, s.verifier, s.trustFor, guard)
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -151,6 +172,7 @@ func (s *Server) loadConfig() error {
 	}
 	w, err := config.NewWatcher(s.opts.ConfigFile,
 		config.WithOnChange(func(_, cfg *config.GatewayConfig) {
+			s.reloadTrust(cfg)
 			s.log.Info("configuration reloaded", "file", s.opts.ConfigFile, "revision", cfg.Revision())
 		}),
 		config.WithOnError(func(err error) {
@@ -215,6 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer s.recorderDone.Done()
 		return s.recorder.Run(bg)
 	})
+	g.Go(func() error { return s.approvals.Run(bg) })
 	if s.nsCache != nil {
 		s.nsCache.Start(bg)
 	}
@@ -250,6 +273,9 @@ func (s *Server) Run(ctx context.Context) error {
 // closeState flushes the audit log (its last checkpoint) and closes the
 // store, after in-flight admissions have finished.
 func (s *Server) closeState() {
+	if s.approvals != nil {
+		s.approvals.Close(notifyGrace)
+	}
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
 			s.log.Error("closing the audit log", "error", err.Error())

@@ -9,7 +9,6 @@ import (
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/signer"
-	"github.com/shipgate/shipgate/store"
 )
 
 // openSigner compiles the trust policies and starts the verifier, with
@@ -55,27 +54,11 @@ func (s *Server) reloadTrust(cfg *config.GatewayConfig) {
 	s.verifier.SetTrust(t)
 }
 
-// pins adapts the store to what the webhooks keep about rollouts.
-type pins struct{ db *store.DB }
-
-var _ signer.Pins = pins{}
-
-func (p pins) PutRollout(ctx context.Context, r signer.Rollout) error {
-	return p.db.PutRollout(ctx, store.Rollout{
-		Fingerprint: r.Fingerprint, Namespace: r.Namespace, Kind: r.Kind, Name: r.Name, UID: r.UID,
-		Digests: r.Digests, DecisionID: r.DecisionID, AdmittedAt: r.AdmittedAt,
-	})
-}
-
-func (p pins) PutPin(ctx context.Context, namespace, kind, name string, pin signer.Pin) error {
-	return p.db.PutPin(ctx, namespace, kind, name, store.Pin{Fingerprint: pin.Fingerprint, Digests: pin.Digests, PinnedAt: pin.PinnedAt})
-}
-
-func (p pins) GetPin(ctx context.Context, namespace, kind, name string) (signer.Pin, bool, error) {
-	pin, ok, err := p.db.GetPin(ctx, namespace, kind, name)
-	return signer.Pin{Fingerprint: pin.Fingerprint, Digests: pin.Digests, PinnedAt: pin.PinnedAt}, ok, err
-}
-
-func (p pins) CountInherited(ctx context.Context, fingerprint string) error {
-	return p.db.CountInherited(ctx, fingerprint)
+// trustFor is the trust policies bound to a namespace, for /v1/verify.
+func (s *Server) trustFor(ctx context.Context, namespace string) ([]string, error) {
+	r, err := s.binding(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return r.Binding.Trust, nil
 }

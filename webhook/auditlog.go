@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 
 	"github.com/shipgate/shipgate/audit"
@@ -69,9 +70,24 @@ func AuditRecord(d *Decision, req *Request) audit.Record {
 		PolicyRevision: revisions(d),
 		Decision:       d.Verdict(),
 		Reasons:        reasonMessages(d.Reasons),
+		Approvals:      d.Approvals,
 		RequestUID:     d.UID,
 		DecisionID:     d.ID,
+		Details:        approvalDetails(d),
 	}
+}
+
+// approvalDetails names, in an admitted rollout's record, who approved it
+// and whether it was break-glass; nil for a rollout that needed none.
+func approvalDetails(d *Decision) json.RawMessage {
+	if len(d.Approvals) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		Approvers  []string `json:"approvers"`
+		BreakGlass bool     `json:"breakGlass,omitempty"`
+	}{d.Approvers, d.BreakGlass})
+	return b
 }
 
 // revisions names what the decision was made under: the configuration's

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/shipgate/shipgate/approval"
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/workload"
 )
@@ -53,11 +54,21 @@ type Decision struct {
 	Code int32 `json:"code,omitempty"`
 	// Allowed is the answer given to the API server.
 	Allowed bool `json:"allowed"`
+	// Approvals are the approval requests whose approvals admitted the
+	// rollout, Approvers the people whose approvals counted, BreakGlass
+	// whether it was a break-glass approval.
+	Approvals  []string `json:"approvals,omitempty"`
+	Approvers  []string `json:"approvers,omitempty"`
+	BreakGlass bool     `json:"breakGlass,omitempty"`
+	// ApprovalRequest is the pending approval request a refusal names.
+	ApprovalRequest string `json:"approvalRequest,omitempty"`
 
 	// digests are the verified digests by reference, for the rollout record.
 	digests map[string]string
 	// obj is the rollout's object, once decoded.
 	obj *workload.Object
+	// asked are the approvals policy asked for, judged by the approval step.
+	asked []approval.Requirement
 }
 
 // ContainerImage is one container's image in a decision.

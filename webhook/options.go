@@ -22,6 +22,7 @@ type options struct {
 	policy     *policy.Engine
 	verifier   ImageVerifier
 	pins       signer.Pins
+	approvals  Approvals
 	now        func() time.Time
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shipgate/shipgate/approval"
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
 	"github.com/shipgate/shipgate/signer"
@@ -23,9 +24,9 @@ func WithPolicy(e *policy.Engine) Option {
 // evaluatePolicy runs the policy sets bound to the namespace, and the
 // namespace's own policy, over the AdmissionReview as received and the facts
 // established so far. Its denials join the floor's reasons; its warnings are
-// warnings in every mode; an approval it requires is a reason until the
-// request has one. An error or a timeout is itself a reason, so an enforced
-// namespace fails closed.
+// warnings in every mode; the approvals it requires are judged by the
+// approval step (requireApproval), after it. An error or a timeout is itself
+// a reason, so an enforced namespace fails closed.
 func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Request, obj *workload.Object, images parsedImages, vs verified, b config.Binding, labels map[string]string) {
 	e := v.opts.policy
 	if e == nil || !e.Applies(req.Namespace, b.Policies) {
@@ -64,13 +65,14 @@ func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Reques
 		d.Warnings = append(d.Warnings, fmt.Sprintf("shipgate: %s: %s (policy %s)", d.object(), m.Msg, m.Set))
 	}
 	for _, a := range res.RequireApproval {
-		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, a.Reason, "policy "+a.Set))
+		d.asked = append(d.asked, approval.FromPolicy(a.Set, a.Approvers, a.Groups, a.Reason, b.Approval))
 	}
 }
 
-// approvalReason is the refusal for an approval that is asked for. The
-// approval API does not exist yet, so no request can carry one: such a
-// rollout is refused (fail closed) with a message that says so.
+// approvalReason is the refusal for an approval that is asked for when the
+// validator has no approval store (WithApprovals): no request can carry an
+// approval, so such a rollout is refused (fail closed) with a message that
+// says so.
 func approvalReason(approvers int, groups []string, why, who string) Reason {
 	msg := fmt.Sprintf("%s requires approval by %d distinct people", who, approvers)
 	if len(groups) > 0 {

@@ -138,9 +138,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		v.fingerprint(d, obj, vs.digests())
 	}
 	v.evaluatePolicy(ctx, d, req, obj, images, vs, res.Binding, labels)
-	if a := res.Binding.Approval; a != nil {
-		d.Reasons = append(d.Reasons, approvalReason(a.Approvers, a.Groups, "", "the namespace binding"))
-	}
+	v.requireApproval(ctx, d, req, obj, res.Binding.Approval)
 	if err := ctx.Err(); err != nil {
 		d.refuse(http.StatusGatewayTimeout, "deadline", "deciding took longer than the API server's timeout allows: %v", err)
 	}

@@ -32,6 +32,7 @@ in a tamper-evident audit log.`,
 		newPolicyCommand(),
 		newApprovalsCommand(),
 		newEvidenceCommand(),
+		newVerifyCommand(runVerify),
 	)
 	return root
 }

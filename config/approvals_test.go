@@ -1,0 +1,61 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestApprovalNotifications(t *testing.T) {
+	t.Parallel()
+	const head = "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce}\n"
+	tests := map[string]struct {
+		yaml string
+		want []string // error lines; none for valid
+	}{
+		"receivers with and without an event filter": {
+			yaml: "approvals:\n  notify:\n  - url: https://hooks.slack.com/services/T0/B0/secret\n  - url: http://10.0.0.5:8080/hook\n    events: [created, expired]\n",
+		},
+		"no scheme, a relative URL, an unknown event": {
+			yaml: "approvals:\n  notify:\n  - url: hooks.example.com/x\n  - url: ftp://files.example.com/secret-path\n  - url: https://ok.example.com/\n    events: [used]\n",
+			want: []string{
+				"gateway.yaml:6: approvals.notify[0].url: must be an absolute http:// or https:// URL",
+				"gateway.yaml:7: approvals.notify[1].url: must be an absolute http:// or https:// URL",
+				`gateway.yaml:9: approvals.notify[2].events[0]: unknown event "used": must be one of created, approved, rejected, expired`,
+			},
+		},
+		"a receiver listed twice": {
+			yaml: "approvals:\n  notify:\n  - url: https://a.example.com/x\n  - url: https://a.example.com/x\n",
+			want: []string{"gateway.yaml:7: approvals.notify[1].url: repeats approvals.notify[0].url"},
+		},
+		"an empty URL": {
+			yaml: "approvals:\n  notify:\n  - events: [created]\n",
+			want: []string{"approvals.notify[0].url: must not be empty"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse("gateway.yaml", []byte(head+tc.yaml))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if len(c.Approvals.Notify) != 2 || c.Approvals.Notify[1].Events[1] != "expired" {
+					t.Errorf("approvals = %+v", c.Approvals)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Parse accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("errors lack %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "secret-path") {
+				t.Errorf("an error echoes the URL, which may hold a secret:\n%v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,72 @@
+package signer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	"k8s.io/client-go/kubernetes"
+)
+
+// PullSecrets builds registry keychains from a pod's imagePullSecrets and
+// its service account's, read through the API server (get on those
+// Secrets and on the service account only), so shipgate reads a private
+// image with the same credentials the kubelet will. Keychains are cached
+// for a minute per namespace, service account and secret list, so a burst
+// of Pods costs one set of reads.
+type PullSecrets struct {
+	client   kubernetes.Interface
+	fallback authn.Keychain
+	ttl      time.Duration
+
+	mu      sync.Mutex
+	entries map[string]pullEntry
+}
+
+type pullEntry struct {
+	kc      authn.Keychain
+	expires time.Time
+}
+
+// NewPullSecrets reads pull secrets through client; fallback (shipgate's
+// own credentials, or nil for anonymous) is tried after them.
+func NewPullSecrets(client kubernetes.Interface, fallback authn.Keychain) *PullSecrets {
+	return &PullSecrets{client: client, fallback: fallback, ttl: time.Minute, entries: map[string]pullEntry{}}
+}
+
+// For returns the keychain for a pod in namespace running as
+// serviceAccount ("" is "default") with the named pull secrets, and the
+// key that names it.
+func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string, secrets []string) (authn.Keychain, string, error) {
+	if serviceAccount == "" {
+		serviceAccount = "default"
+	}
+	secrets = slices.Sorted(slices.Values(secrets))
+	key := namespace + "/" + serviceAccount + "/" + strings.Join(secrets, ",")
+	now := time.Now()
+	p.mu.Lock()
+	e, ok := p.entries[key]
+	p.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.kc, key, nil
+	}
+	kc, err := kauth.New(ctx, p.client, kauth.Options{Namespace: namespace, ServiceAccountName: serviceAccount, ImagePullSecrets: secrets})
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the pull secrets of service account %s/%s: %w", namespace, serviceAccount, err)
+	}
+	if p.fallback != nil {
+		kc = authn.NewMultiKeychain(kc, p.fallback)
+	}
+	p.mu.Lock()
+	if len(p.entries) >= maxPullers {
+		clear(p.entries)
+	}
+	p.entries[key] = pullEntry{kc: kc, expires: now.Add(p.ttl)}
+	p.mu.Unlock()
+	return kc, key, nil
+}
