@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -54,6 +55,8 @@ type Server struct {
 	// verifier resolves and verifies images for both webhooks, /v1/verify
 	// and requests for approval made ahead of time.
 	verifier *signer.Verifier
+	// keychain is shipgate's own registry credentials (verification.dockerConfig).
+	keychain authn.Keychain
 
 	recorder           *webhook.AuditRecorder
 	policy             *policy.Engine
@@ -124,6 +127,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	wopts = append(wopts, webhook.WithVerifier(s.verifier), webhook.WithPins(signer.StorePins(s.db)))
+	if kube != nil {
+		wopts = append(wopts, webhook.WithPullSecrets(signer.NewPullSecrets(kube, s.keychain)))
+	}
 	if err := s.openApprovals(s.verifier); err != nil {
 		s.closeState()
 		return nil, err

@@ -22,6 +22,7 @@ func (s *Server) openSigner(ctx context.Context, cfg *config.GatewayConfig) erro
 	if p := cfg.Verification.DockerConfig; p != "" {
 		kc = signer.DockerConfigKeychain(p)
 	}
+	s.keychain = kc
 	s.verifier = signer.New(cfg.Verification, trust,
 		signer.WithLastKnownGood(s.db), signer.WithKeychain(kc), signer.WithLogger(s.log))
 	return nil

@@ -131,7 +131,8 @@ func (m *Mutator) resolve(ctx context.Context, req *Request, cfg *config.Gateway
 		return nil
 	}
 	out := map[string]string{}
-	for _, r := range m.opts.verifier.Verify(ctx, signer.Request{Images: refs, Trust: b.Trust, DryRun: req.IsDryRun()}) {
+	kc, key := m.opts.keychain(ctx, &Decision{Namespace: req.Namespace}, obj)
+	for _, r := range m.opts.verifier.Verify(ctx, signer.Request{Images: refs, Trust: b.Trust, DryRun: req.IsDryRun(), Keychain: kc, KeychainKey: key}) {
 		if r.Verified && r.Digest != "" {
 			out[r.Ref] = r.Digest
 		}

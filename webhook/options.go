@@ -14,16 +14,17 @@ import (
 type Option func(*options)
 
 type options struct {
-	namespaces config.NamespaceLabels
-	owners     workload.OwnerLookup
-	ids        func() string
-	log        *slog.Logger
-	recorder   Recorder
-	policy     *policy.Engine
-	verifier   ImageVerifier
-	pins       signer.Pins
-	approvals  Approvals
-	now        func() time.Time
+	namespaces  config.NamespaceLabels
+	owners      workload.OwnerLookup
+	ids         func() string
+	log         *slog.Logger
+	recorder    Recorder
+	policy      *policy.Engine
+	verifier    ImageVerifier
+	pullSecrets PullSecrets
+	pins        signer.Pins
+	approvals   Approvals
+	now         func() time.Time
 }
 
 func newOptions(opts []Option) options {

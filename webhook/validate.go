@@ -133,7 +133,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 	}
 	images := make(parsedImages, len(obj.Containers))
 	floor(d, judged, images)
-	vs := v.verifyImages(ctx, d, req, judged, images, res.Binding)
+	vs := v.verifyImages(ctx, d, req, obj, judged, images, res.Binding)
 	if vs != nil {
 		v.fingerprint(d, obj, vs.digests())
 	}

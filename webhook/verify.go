@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/signer"
 	"github.com/shipgate/shipgate/workload"
@@ -23,6 +25,42 @@ func WithVerifier(s ImageVerifier) Option {
 	return func(o *options) { o.verifier = s }
 }
 
+// PullSecrets gives the registry keychain of a pod: its imagePullSecrets
+// and its service account's (signer.PullSecrets reads them through the
+// API server).
+type PullSecrets interface {
+	For(ctx context.Context, namespace, serviceAccount string, secrets []string) (authn.Keychain, string, error)
+}
+
+// WithPullSecrets makes registry calls use each pod's pull secrets.
+// Without it they use the verifier's own credentials.
+func WithPullSecrets(p PullSecrets) Option {
+	return func(o *options) { o.pullSecrets = p }
+}
+
+// keychain is the registry keychain for obj's pod template, or none. A
+// failure to read the secrets is a note: verification goes on with the
+// gateway's own credentials and fails closed if they are not enough.
+func (o options) keychain(ctx context.Context, d *Decision, obj *workload.Object) (authn.Keychain, string) {
+	if o.pullSecrets == nil || obj == nil {
+		return nil, ""
+	}
+	tmpl, err := obj.PodTemplate()
+	if err != nil {
+		return nil, ""
+	}
+	var names []string
+	for _, s := range tmpl.Spec.ImagePullSecrets {
+		names = append(names, s.Name)
+	}
+	kc, key, err := o.pullSecrets.For(ctx, d.Namespace, tmpl.Spec.ServiceAccountName, names)
+	if err != nil {
+		d.Notes = append(d.Notes, "pull secrets not used: "+err.Error())
+		return nil, ""
+	}
+	return kc, key
+}
+
 // verified is the signer's results for one admission, by reference.
 type verified map[string]*signer.Result
 
@@ -31,7 +69,7 @@ type verified map[string]*signer.Result
 // is unsigned, signed by no trusted authority, lacks passing test evidence,
 // or whose registry cannot be reached. A last-known-good admission is a
 // warning. Resolved digests fill the decision's containers.
-func (v *Validator) verifyImages(ctx context.Context, d *Decision, req *Request, judged []workload.Container, images parsedImages, b config.Binding) verified {
+func (v *Validator) verifyImages(ctx context.Context, d *Decision, req *Request, obj *workload.Object, judged []workload.Container, images parsedImages, b config.Binding) verified {
 	s := v.opts.verifier
 	if s == nil {
 		return nil
@@ -46,7 +84,8 @@ func (v *Validator) verifyImages(ctx context.Context, d *Decision, req *Request,
 		return nil
 	}
 	out := make(verified, len(refs))
-	for _, r := range s.Verify(ctx, signer.Request{Images: refs, Trust: b.Trust, DryRun: d.DryRun}) {
+	kc, key := v.opts.keychain(ctx, d, obj)
+	for _, r := range s.Verify(ctx, signer.Request{Images: refs, Trust: b.Trust, DryRun: d.DryRun, Keychain: kc, KeychainKey: key}) {
 		out[r.Ref] = r
 	}
 	for i := range d.Containers {
