@@ -50,12 +50,15 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", what, err))
 		return res
 	}
+	// cosign v3's bundles (bundle.go), read only for what the .sig and
+	// .att tags leave unsatisfied.
+	bundles := newReferrers(acc, d)
 	if len(p.sigs) > 0 {
 		sigs, err := fetchAttached(acc, d, ociremote.SignatureTag)
 		if err != nil {
 			return fail("fetching signatures", err)
 		}
-		checkSignatures(res, acc, p, sigs, h)
+		checkSignatures(res, acc, p, sigs, bundles, h)
 	}
 	if len(p.atts) > 0 {
 		atts, err := fetchAttached(acc, d, ociremote.AttestationTag)
@@ -63,7 +66,7 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 			return fail("fetching attestations", err)
 		}
 		for _, rule := range p.atts {
-			att, err := rule.verify(acc, atts, h, now)
+			att, err := rule.verify(acc, atts, bundles, h, now)
 			if err != nil {
 				res.Errors = append(res.Errors, err.Error())
 				continue
@@ -71,13 +74,18 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 			res.Attestations = append(res.Attestations, att)
 		}
 	}
+	if bundles.err != nil {
+		// What was judged without the bundles does not stand.
+		res.Authorities, res.Attestations, res.Errors = []Signer{}, []Attestation{}, []string{}
+		return fail("fetching Sigstore bundles", bundles.err)
+	}
 	res.Verified = len(res.Errors) == 0
 	return res
 }
 
 // checkSignatures counts the distinct authorities with a signature that
 // verifies, and explains a shortfall.
-func checkSignatures(res *Result, acc access, p *trustPolicy, sigs []oci.Signature, h v1.Hash) {
+func checkSignatures(res *Result, acc access, p *trustPolicy, sigs []oci.Signature, bundles *referrers, h v1.Hash) {
 	var why []string
 	for _, a := range p.sigs {
 		var last error
@@ -90,6 +98,18 @@ func checkSignatures(res *Result, acc access, p *trustPolicy, sigs []oci.Signatu
 				break
 			}
 			last = err
+		}
+		// cosign v3 signature bundles, read only when no .sig verified.
+		if !ok {
+			for _, b := range bundles.matching(signPredicateType) {
+				c, err := a.checkBundle(b, h)
+				if err == nil {
+					res.Authorities = append(res.Authorities, c.signer)
+					ok = true
+					break
+				}
+				last = err
+			}
 		}
 		if !ok && last != nil {
 			why = append(why, a.name+": "+plainError(last))
@@ -104,7 +124,7 @@ func checkSignatures(res *Result, acc access, p *trustPolicy, sigs []oci.Signatu
 	}
 	msg := fmt.Sprintf("not signed by a trusted authority: %d of %d required signatures (authorities: %s)",
 		len(res.Authorities), p.threshold, strings.Join(names, ", "))
-	if len(sigs) == 0 {
+	if len(sigs) == 0 && len(bundles.matching(signPredicateType)) == 0 {
 		msg = fmt.Sprintf("not signed: no cosign signature found for %s (trust policy %s needs %d of: %s)",
 			res.Digest, p.name, p.threshold, strings.Join(names, ", "))
 	} else if len(why) > 0 {
@@ -184,7 +204,7 @@ func decodeStatement(att oci.Signature) (*statement, error) {
 // verify finds an attestation of the rule's predicate type, bound to h and
 // signed by one of the rule's authorities, whose content passes: trusted
 // time within maxAge, and for test results, PASSED.
-func (r *attestationRule) verify(acc access, atts []oci.Signature, h v1.Hash, now time.Time) (Attestation, error) {
+func (r *attestationRule) verify(acc access, atts []oci.Signature, bundles *referrers, h v1.Hash, now time.Time) (Attestation, error) {
 	var problems []string
 	found := false
 	for _, att := range atts {
@@ -206,6 +226,15 @@ func (r *attestationRule) verify(acc access, atts []oci.Signature, h v1.Hash, no
 			}
 			return out, nil
 		}
+	}
+	// cosign v3 attestation bundles, read only when no .att was accepted.
+	for _, b := range bundles.matching(r.predicateType) {
+		found = true
+		att, ok, more := r.verifyBundle(b, h, now)
+		if ok {
+			return att, nil
+		}
+		problems = append(problems, more...)
 	}
 	if !found {
 		return Attestation{}, fmt.Errorf("no %s attestation found for %s", r.predicateType, h)

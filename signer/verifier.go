@@ -38,6 +38,7 @@ type Verifier struct {
 	reg    *registry
 	cache  *cache
 	tags   *lru.Cache // normalised tag reference → last digest it resolved to
+	parsed *lru.Cache // reference as written → parsedRef
 	flight singleflight.Group
 	cfg    config.Verification
 	opts   options
@@ -83,11 +84,12 @@ func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
 		size = config.DefaultCacheSize
 	}
 	v := &Verifier{
-		reg:   newRegistry(newRoundTripper(timeout, retries), o.keychain),
-		cache: newCache(size),
-		tags:  lru.New(size),
-		cfg:   cfg,
-		opts:  o,
+		reg:    newRegistry(newRoundTripper(timeout, retries), o.keychain),
+		cache:  newCache(size),
+		tags:   lru.New(size),
+		parsed: lru.New(size),
+		cfg:    cfg,
+		opts:   o,
 	}
 	if t == nil {
 		t = &Trust{policies: map[string]*trustPolicy{}}
@@ -149,16 +151,46 @@ func (v *Verifier) Verify(ctx context.Context, req Request) []*Result {
 		})
 		return acc, accErr
 	}
+	// The first reference runs here: a single image (a Pod, a warm
+	// lookup) costs no goroutine.
 	var wg sync.WaitGroup
-	for i, ref := range refs {
+	for i := 1; i < len(refs); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = v.verifyRef(ctx, trust, req, ref, getAccess)
+			out[i] = v.verifyRef(ctx, trust, req, refs[i], getAccess)
 		}()
+	}
+	if len(refs) > 0 {
+		out[0] = v.verifyRef(ctx, trust, req, refs[0], getAccess)
 	}
 	wg.Wait()
 	return out
+}
+
+// parsedRef is a reference parsed once: references repeat across
+// admissions, and parsing one takes regular expressions.
+type parsedRef struct {
+	img  workload.Image
+	repo name.Repository
+	err  error
+}
+
+// parse parses ref, or returns it parsed before.
+func (v *Verifier) parse(ref string) parsedRef {
+	if p, ok := v.parsed.Get(ref); ok {
+		return p.(parsedRef)
+	}
+	var p parsedRef
+	p.img, p.err = workload.ParseImage(ref)
+	if p.err == nil {
+		var err error
+		if p.repo, err = name.NewRepository(p.img.Name(), name.WeakValidation); err != nil {
+			p.err = fmt.Errorf("parsing %s: %w", p.img.Name(), err)
+		}
+	}
+	v.parsed.Add(ref, p)
+	return p
 }
 
 // verifyRef is one reference: parse, match a trust policy (before any
@@ -166,11 +198,12 @@ func (v *Verifier) Verify(ctx context.Context, req Request) []*Result {
 // last-known-good when the registry cannot be reached.
 func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref string, getAccess func() (access, error)) *Result {
 	res := &Result{Ref: ref, Authorities: []Signer{}, Attestations: []Attestation{}, Errors: []string{}}
-	img, err := workload.ParseImage(ref)
-	if err != nil {
-		res.Errors = append(res.Errors, err.Error())
+	parsed := v.parse(ref)
+	if parsed.err != nil {
+		res.Errors = append(res.Errors, parsed.err.Error())
 		return res
 	}
+	img, repo := parsed.img, parsed.repo
 	res.Normalized, res.Tag = img.Normalized(), img.Tag
 	p := trust.match(req.Trust, img.Name())
 	if p == nil {
@@ -183,18 +216,13 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 		res.Errors = append(res.Errors, err.Error())
 		return res
 	}
-	repo, err := name.NewRepository(img.Name(), name.WeakValidation)
-	if err != nil {
-		res.Errors = append(res.Errors, fmt.Sprintf("parsing %s: %v", img.Name(), err))
-		return res
-	}
 	digest, staleTag, err := v.resolve(acc, img, repo)
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
 		res.Unavailable = errors.Is(err, ErrRegistry)
 		return res
 	}
-	got := v.lookup(acc, req, repo.Digest(digest), p)
+	got := v.lookupRef(acc, req, img, repo.Digest(digest), p) // index coverage: index.go
 	got.Ref, got.Normalized, got.Tag, got.TrustPolicy = res.Ref, res.Normalized, res.Tag, p.name
 	if staleTag {
 		got.Stale = true
