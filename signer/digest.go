@@ -206,6 +206,7 @@ func decodeStatement(att oci.Signature) (*statement, error) {
 // time within maxAge, and for test results, PASSED.
 func (r *attestationRule) verify(acc access, atts []oci.Signature, bundles *referrers, h v1.Hash, now time.Time) (Attestation, error) {
 	var problems []string
+	var signed []Attestation // attestations whose signature verified
 	found := false
 	for _, att := range atts {
 		st, err := decodeStatement(att)
@@ -219,13 +220,19 @@ func (r *attestationRule) verify(acc access, atts []oci.Signature, bundles *refe
 				problems = append(problems, a.name+": "+plainError(err))
 				continue
 			}
-			out := Attestation{PredicateType: st.PredicateType, Signer: c.signer, TrustedTime: c.trustedTime, Predicate: st.Predicate}
-			if err := r.judge(out, now); err != nil {
-				problems = append(problems, err.Error())
-				continue
-			}
+			signed = append(signed, Attestation{PredicateType: st.PredicateType, Signer: c.signer, TrustedTime: c.trustedTime, Predicate: st.Predicate})
+			break
+		}
+	}
+	if out, decided, err := r.choose(signed, now); decided {
+		return out, err
+	}
+	for _, out := range signed {
+		err := r.judge(out, now)
+		if err == nil {
 			return out, nil
 		}
+		problems = append(problems, err.Error())
 	}
 	// cosign v3 attestation bundles, read only when no .att was accepted.
 	for _, b := range bundles.matching(r.predicateType) {
@@ -240,6 +247,38 @@ func (r *attestationRule) verify(acc access, atts []oci.Signature, bundles *refe
 		return Attestation{}, fmt.Errorf("no %s attestation found for %s", r.predicateType, h)
 	}
 	return Attestation{}, fmt.Errorf("%s attestation not accepted: %s", r.predicateType, strings.Join(slices.Compact(problems), "; "))
+}
+
+// choose settles several signed test results for one digest, which pile
+// up as CI reruns (each attest adds one). With trusted time on all of
+// them, the newest decides. Without, a failing one among them refuses the
+// image: nothing says which came last, and a pass must not mask a
+// failure. decided is false when there is nothing to settle.
+func (r *attestationRule) choose(signed []Attestation, now time.Time) (Attestation, bool, error) {
+	if r.predicateType != TestResultPredicateType || len(signed) < 2 {
+		return Attestation{}, false, nil
+	}
+	timed := true
+	for _, a := range signed {
+		timed = timed && a.TrustedTime != nil
+	}
+	if timed {
+		newest := slices.MaxFunc(signed, func(a, b Attestation) int { return a.TrustedTime.Compare(*b.TrustedTime) })
+		if err := r.judge(newest, now); err != nil {
+			return Attestation{}, true, fmt.Errorf("%s attestation not accepted: the newest signed test result: %w", r.predicateType, err)
+		}
+		return newest, true, nil
+	}
+	for _, a := range signed {
+		if tr, err := ParseTestResult(a.Predicate); err != nil || tr.Result != TestsPassed {
+			why := "unreadable"
+			if err == nil {
+				why = tr.Result + failedList(tr.FailedTests)
+			}
+			return Attestation{}, true, fmt.Errorf("%s attestation not accepted: %d signed test results for this digest disagree (one by %s says %s) and without trusted time none can be taken as the latest", r.predicateType, len(signed), a.Signer.Name, why)
+		}
+	}
+	return Attestation{}, false, nil
 }
 
 // judge applies maxAge and the test-result rule to a verified attestation.

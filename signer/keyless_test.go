@@ -291,3 +291,40 @@ func TestTrustedTimeMaxAge(t *testing.T) {
 		})
 	}
 }
+
+// TestNewestTimedTestResultDecides: with trusted time on every signed test
+// result of a digest, the newest decides, whichever way it went.
+func TestNewestTimedTestResultDecides(t *testing.T) {
+	t.Parallel()
+	f := newSigstoreFixture(t)
+	now := time.Now().Truncate(time.Second)
+	const failed = `{"result":"FAILED","configuration":[],"failedTests":["TestFlaky"]}`
+	for name, c := range map[string]struct {
+		older, newer string
+		want         string
+	}{
+		"a pass after a failure": {older: failed, newer: testsPassed},
+		"a failure after a pass": {older: testsPassed, newer: failed, want: "the newest signed test result: tests did not pass: result FAILED; failed: TestFlaky"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ref := f.image(t)
+			for i, p := range []string{c.older, c.newer} {
+				s := sigstoretest.Signing{Key: f.key, TSA: f.tsa, StampedAt: now.Add(time.Duration(i-2) * time.Hour)}
+				sigstoretest.AttestImage(t, ref, signer.TestResultPredicateType, []byte(p), s)
+			}
+			a := config.Authority{Name: "ci", Key: inlineSource(sigstoretest.PublicKeyPEM(t, f.key)), TimestampAuthorities: inlineSource(f.tsa.ChainPEM())}
+			r := f.verify(t, ref, config.TrustPolicy{Attestations: []config.AttestationRequirement{{
+				PredicateType: signer.TestResultPredicateType, Authorities: []config.Authority{a},
+			}}})
+			if c.want != "" {
+				wantRefused(t, r, c.want)
+				return
+			}
+			wantVerified(t, r)
+			if got := r.Attestations[0].TrustedTime; got == nil || !got.Equal(now.Add(-time.Hour)) {
+				t.Errorf("the accepted result was stamped %v, want the newer one at %v", got, now.Add(-time.Hour))
+			}
+		})
+	}
+}

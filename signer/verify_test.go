@@ -67,6 +67,24 @@ func TestVerifyWithCosignCLI(t *testing.T) {
 		wantError(t, verifyOne(t, v, ref), "tests did not pass: result FAILED; failed: T1, T2, T3, T4, T5 and 2 more")
 	})
 
+	t.Run("a rerun's failing result beside a passing one, without trusted time", func(t *testing.T) {
+		_, ref := f.image(t, "team/flaky", "1")
+		f.sign(t, f.release, ref)
+		f.attestTests(t, f.ci, ref, signer.TestsPassed)
+		f.attestTests(t, f.ci, ref, signer.TestsFailed, "TestFlaky")
+		wantError(t, verifyOne(t, v, ref), "2 signed test results for this digest disagree (one by ci says FAILED; failed: TestFlaky)")
+	})
+
+	t.Run("two passing results", func(t *testing.T) {
+		_, ref := f.image(t, "team/rerun", "1")
+		f.sign(t, f.release, ref)
+		f.attestTests(t, f.ci, ref, signer.TestsPassed)
+		f.attestTests(t, f.ci, ref, signer.TestsPassed)
+		if r := verifyOne(t, v, ref); !r.Verified {
+			t.Errorf("two passing results refused: %q", r.Errors)
+		}
+	})
+
 	t.Run("no test attestation", func(t *testing.T) {
 		_, ref := f.image(t, "team/untested", "1")
 		f.sign(t, f.release, ref)
