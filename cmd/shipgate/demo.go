@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +17,10 @@ import (
 // demoOptions is what `shipgate demo` is told.
 type demoOptions struct {
 	Verbose bool
+	// Dir keeps the demo's files (configuration, policy, tokens, audit
+	// store and its checkpoint key) there; empty means a temporary
+	// directory removed at the end.
+	Dir string
 }
 
 func newDemoCommand(run func(context.Context, io.Writer, demoOptions) error) *cobra.Command {
@@ -26,54 +28,57 @@ func newDemoCommand(run func(context.Context, io.Writer, demoOptions) error) *co
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start the gateway on loopback and play the API server against it",
-		Long: `Start the real HTTPS gateway on 127.0.0.1 with the embedded default
-configuration, then play the Kubernetes API server: send it the
-AdmissionReviews a cluster would send for a handful of workloads, and print
-what was admitted, warned and denied, and why. Needs nothing but this
-binary.`,
+		Long: `Start an OCI registry and the real HTTPS gateway on 127.0.0.1, push
+images to the registry, signed and with test results attested as CI would
+(keys generated for the run), then play the Kubernetes API server: send
+the gateway the AdmissionReviews a cluster would send for a handful of
+workloads, approve a production rollout through the approval API, and
+print what was admitted, pinned, warned and denied, and why. Ends with the
+audit log and its verification. Needs nothing but this binary: no cosign,
+no cluster, no network.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "also print the gateway's JSON logs")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "write the demo's configuration, policy, tokens and audit store into this new or empty directory and keep them")
 	return cmd
 }
 
-// demoData is the demo's configuration and policy.
-//
-//go:embed demodata
-var demoData embed.FS
-
-// writeDemoConfig writes the demo's policy and configuration into dir and
-// returns the configuration file.
-func writeDemoConfig(dir string) (string, error) {
-	pdir := filepath.Join(dir, "policies")
-	if err := os.Mkdir(pdir, 0o755); err != nil {
-		return "", err
+// demoDir is where the demo writes its files, and how to clean up.
+func demoDir(dir string) (string, func(), error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "shipgate-demo-")
+		return d, func() { os.RemoveAll(d) }, err
 	}
-	rego, err := demoData.ReadFile("demodata/registries.rego")
-	if err != nil {
-		return "", err
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
 	}
-	if err := os.WriteFile(filepath.Join(pdir, "registries.rego"), rego, 0o644); err != nil {
-		return "", err
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+		return "", nil, fmt.Errorf("--dir %s: want a new or empty directory (a previous run's audit log would be mixed in)", dir)
 	}
-	gw, err := demoData.ReadFile("demodata/gateway.yaml")
-	if err != nil {
-		return "", err
-	}
-	cfg := filepath.Join(dir, "gateway.yaml")
-	return cfg, os.WriteFile(cfg, []byte(strings.Replace(string(gw), "POLICY_DIR", pdir, 1)), 0o644)
+	abs, err := filepath.Abs(dir)
+	return abs, func() {}, err
 }
 
 func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
-	dir, err := os.MkdirTemp("", "shipgate-demo-")
+	dir, cleanup, err := demoDir(opts.Dir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cfgFile, err := writeDemoConfig(dir)
+	defer cleanup()
+
+	reg, err := startDemoRegistry()
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	images, err := pushDemoImages(ctx, out, reg)
+	if err != nil {
+		return err
+	}
+	files, err := writeDemoConfig(dir, reg)
 	if err != nil {
 		return err
 	}
@@ -84,7 +89,7 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	}
 	cluster := newDemoCluster()
 	srv, err := server.New(server.Options{
-		ConfigFile: cfgFile,
+		ConfigFile: files.Config,
 		Addr:       "127.0.0.1:0",
 		NoCluster:  true,
 		StoreURL:   "sqlite://" + filepath.Join(dir, "shipgate.db"),
@@ -104,12 +109,16 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "shipgate is serving https://%s (CA bundle %s).\n", srv.Addr(), srv.CAFile())
-	fmt.Fprintf(out, "Configuration %s: enforce by default, warn in dev-*, audit in sandbox-*,\n", cfgFile)
-	fmt.Fprintln(out, "and a Rego policy bound everywhere: images come from registry.example.com or are official images.")
-	fmt.Fprintln(out, "Playing the Kubernetes API server: each request goes to /mutate, then /validate, over TLS.")
-	fmt.Fprintln(out)
-	if err := api.play(ctx, out, demoScript()); err != nil {
+	fmt.Fprintf(out, "\nshipgate is serving https://%s (CA bundle %s).\n", srv.Addr(), srv.CAFile())
+	fmt.Fprintf(out, "Configuration %s:\n", files.Config)
+	fmt.Fprintln(out, "  enforce by default, warn in dev-*, audit in sandbox-*, two approvers from release-managers in prod-* labelled env=prod;")
+	fmt.Fprintf(out, "  trust policy demo-registry, bound everywhere: images in %s/** signed by the release key, with test results\n", reg.Host)
+	fmt.Fprintln(out, "  (PASSED) signed by the CI key, both public keys inline; an image from any other registry matches no trust policy;")
+	fmt.Fprintf(out, "  the Rego policy demo, bound everywhere: images come from %s or are official images;\n", reg.Host)
+	fmt.Fprintf(out, "  API users (%s, %s): alice, bob and carol in release-managers, dana in auditors.\n", filepath.Base(files.TokenFile), filepath.Base(files.RoleFile))
+	fmt.Fprintln(out, "Playing the Kubernetes API server: each request goes to /mutate, then (patched) to /validate, over TLS.")
+	story := &demoStory{images: images, people: demoPeople{server: "https://" + srv.Addr().String(), caFile: srv.CAFile()}}
+	if err := api.play(ctx, out, story.steps()); err != nil {
 		return err
 	}
 	cancel()
@@ -122,7 +131,8 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 // showAuditLog prints what the gateway recorded and verifies the log the way
 // an auditor would, with the checkpoint key's public half.
 func showAuditLog(ctx context.Context, out io.Writer, dbFile string) error {
-	fmt.Fprintf(out, "\nThe audit log (%s): rollouts and decisions with reasons; inherited objects, the scale and the dry run left no record.\n", dbFile)
+	fmt.Fprintf(out, "\nThe audit log (%s): rollouts, decisions with reasons, approval events and audit reads;\n", dbFile)
+	fmt.Fprintln(out, "inherited objects, the scale and the dry run left no record.")
 	storeURL := "sqlite://" + dbFile
 	if err := runAuditQuery(ctx, out, auditOptions{StoreURL: storeURL, Limit: 100}); err != nil {
 		return err

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
+	"io"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
-// demoStep is one request the demo's API server sends.
+// demoStep is one step of the story: a request the demo's API server
+// sends (an AdmissionReview, or Raw), or something people do (Do).
 type demoStep struct {
+	// Section, when set, is a heading printed before the step.
+	Section     string
 	Title       string
 	Operation   string
 	User        string
@@ -25,6 +31,10 @@ type demoStep struct {
 	Owner string
 	// Raw, when set, is sent as the body instead of an AdmissionReview.
 	Raw string
+	// Do, when set, is the whole step: a push, an approval, a read.
+	Do func(ctx context.Context, out io.Writer) error
+	// Then, when set, sees the outcome of an admission step.
+	Then func(out io.Writer, o demoOutcome) error
 }
 
 const (
@@ -58,9 +68,9 @@ func demoDeployment(ns, name string, replicas int32, images ...string) *appsv1.D
 	}
 }
 
-func demoReplicaSet(ns, name string, d *appsv1.Deployment) *appsv1.ReplicaSet {
+func demoReplicaSet(ns, name, hash string, d *appsv1.Deployment) *appsv1.ReplicaSet {
 	tpl := *d.Spec.Template.DeepCopy()
-	tpl.Labels["pod-template-hash"] = "7d9c5"
+	tpl.Labels["pod-template-hash"] = hash
 	return &appsv1.ReplicaSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: tpl.Labels},
@@ -76,47 +86,15 @@ func demoPod(ns, generateName string, images ...string) *corev1.Pod {
 	}
 }
 
-// demoScript is the story the demo tells.
-func demoScript() []demoStep {
-	web := demoDeployment("shop", "web", 2, "registry.example.com/shop/web:1.4.2", "registry.example.com/shop/envoy:1.31.0")
-	web5 := demoDeployment("shop", "web", 5, "registry.example.com/shop/web:1.4.2", "registry.example.com/shop/envoy:1.31.0")
-	rs := demoReplicaSet("shop", "web-7d9c5", web)
-	cache := demoDeployment("shop", "cache", 1, "redis:latest")
-	tracker := demoDeployment("shop", "tracker", 1, "ghcr.io/acme/tracker:2.1.0")
-	tool := demoDeployment("dev-alice", "tool", 1, "nginx")
-	pinnedLatest := demoDeployment("shop", "api", 2, "registry.example.com/shop/api:latest@sha256:0f5e2c48b1b35eb1e0a9d3e1c4b3d9d4f0e6c1a2b3c4d5e6f708192a3b4c5d6e")
-	sysDS := &appsv1.DaemonSet{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
-		ObjectMeta: metav1.ObjectMeta{Name: "node-agent", Namespace: "kube-system"},
-		Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{
-			Spec: corev1.PodSpec{Containers: demoContainers("agent:latest")},
-		}},
-	}
-	return []demoStep{
-		{Title: "CI creates Deployment shop/web, images pinned to version tags", Operation: "CREATE", User: ciUser,
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "web", Object: web},
-		{Title: "the deployment controller creates its ReplicaSet", Operation: "CREATE", User: deployCtrlUser,
-			Kind: "ReplicaSet", Group: "apps", Namespace: "shop", Name: "web-7d9c5", Object: rs, Owner: "Deployment/web"},
-		{Title: "the ReplicaSet controller creates a Pod (generateName only)", Operation: "CREATE", User: rsCtrlUser,
-			Kind: "Pod", Namespace: "shop", Object: demoPod("shop", "web-7d9c5-", "registry.example.com/shop/web:1.4.2", "registry.example.com/shop/envoy:1.31.0"),
-			Owner: "ReplicaSet/web-7d9c5"},
-		{Title: "someone creates a Pod claiming that ReplicaSet as owner", Operation: "CREATE", User: "alice",
-			Kind: "Pod", Namespace: "shop", Object: demoPod("shop", "web-7d9c5-", "registry.example.com/shop/web:latest"),
-			Owner: "ReplicaSet/web-7d9c5"},
-		{Title: "kubectl scale deployment/web --replicas=5", Operation: "UPDATE", User: "alice",
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "web", Object: web5, OldObject: web},
-		{Title: "CI creates Deployment shop/cache with redis:latest", Operation: "CREATE", User: ciUser,
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "cache", Object: cache},
-		{Title: "CI creates Deployment shop/tracker from ghcr.io (the Rego policy)", Operation: "CREATE", User: ciUser,
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "tracker", Object: tracker},
-		{Title: "CI creates Deployment shop/api with a digest behind the tag latest", Operation: "CREATE", User: ciUser,
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "api", Object: pinnedLatest},
-		{Title: "the same, as kubectl apply --dry-run=server", Operation: "CREATE", User: ciUser, DryRun: true,
-			Kind: "Deployment", Group: "apps", Namespace: "shop", Name: "api", Object: pinnedLatest},
-		{Title: "alice deploys an untagged image in dev-alice (warn mode)", Operation: "CREATE", User: "alice",
-			Kind: "Deployment", Group: "apps", Namespace: "dev-alice", Name: "tool", Object: tool},
-		{Title: "a node agent with a latest image in kube-system (excluded)", Operation: "CREATE", User: "cluster-admin",
-			Kind: "DaemonSet", Group: "apps", Namespace: "kube-system", Name: "node-agent", Object: sysDS},
-		{Title: "a body that is not an AdmissionReview", Raw: `{"kind":"Deployment"}`},
-	}
+// createDeployment is user applying d, new.
+func createDeployment(title, user string, d *appsv1.Deployment) demoStep {
+	return demoStep{Title: title, Operation: "CREATE", User: user,
+		Kind: "Deployment", Group: "apps", Namespace: d.Namespace, Name: d.Name, Object: d}
+}
+
+// createPod is a controller (or someone claiming to be one) creating a
+// Pod owned by owner ("ReplicaSet/name").
+func createPod(title, user, owner string, p *corev1.Pod) demoStep {
+	return demoStep{Title: title, Operation: "CREATE", User: user,
+		Kind: "Pod", Namespace: p.Namespace, Object: p, Owner: owner}
 }
