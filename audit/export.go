@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,17 +23,18 @@ var csvHeader = []string{"seq", "time", "event", "decision", "operation", "kind"
 	"request_uid", "decision_id", "replica", "count", "first_seen", "last_seen", "redacted"}
 
 // Export streams the records matching f to w, in seq order, a page at a
-// time: FormatJSONL writes one Entry per line (the record in its canonical
-// form, so a line can be rehashed to its leaf), FormatCSV one row per record
-// with list fields joined by ";".
+// time: FormatJSONL writes one ExportLine per line (the record in its
+// canonical form, so a line can be rehashed to its leaf, and the leaf),
+// FormatCSV one row per record with list fields joined by ";".
 func (l *Log) Export(ctx context.Context, w io.Writer, f Filter, format string) error {
 	var write func(Entry) error
 	var flush func() error
+	var leaves map[uint64][]byte // the current page's, for JSONL
 	switch format {
 	case FormatJSONL:
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
-		write = func(e Entry) error { return enc.Encode(e) }
+		write = func(e Entry) error { return enc.Encode(ExportLine{Entry: e, Leaf: hex.EncodeToString(leaves[e.Seq])}) }
 		flush = func() error { return nil }
 	case FormatCSV:
 		cw := csv.NewWriter(w)
@@ -50,6 +52,11 @@ func (l *Log) Export(ctx context.Context, w io.Writer, f Filter, format string) 
 		if err != nil {
 			return err
 		}
+		if format == FormatJSONL {
+			if leaves, err = l.leavesOf(ctx, page); err != nil {
+				return err
+			}
+		}
 		for _, e := range page {
 			if err := write(e); err != nil {
 				return fmt.Errorf("exporting the audit log: %w", err)
@@ -63,6 +70,48 @@ func (l *Log) Export(ctx context.Context, w io.Writer, f Filter, format string) 
 		}
 		from = page[len(page)-1].Seq + 1
 	}
+}
+
+// ExportLine is one line of a JSON Lines export: the entry and, in hex,
+// the leaf the tree holds for it. A reader checks that the record hashes to
+// the leaf and rebuilds the tree from the leaves (VerifySource); a redacted
+// record no longer hashes to its leaf, which without this field only its
+// redaction record, further on, names. The field is newer than the format:
+// a reader that ignores unknown fields reads a line as an Entry as before,
+// and VerifySource reads exports without it.
+type ExportLine struct {
+	Entry
+	Leaf string `json:"leaf,omitempty"`
+}
+
+// leavesOf reads the stored leaves of a page's records.
+func (l *Log) leavesOf(ctx context.Context, page []Entry) (map[uint64][]byte, error) {
+	out := make(map[uint64][]byte, len(page))
+	if len(page) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(page))
+	for i, e := range page {
+		args[i] = int64(e.Seq)
+	}
+	q := "SELECT seq, leaf FROM audit_log WHERE seq IN (?" + strings.Repeat(", ?", len(page)-1) + ")"
+	rows, err := l.db.SQL().QueryContext(ctx, l.db.Rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("exporting the audit log: reading leaves: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var leaf []byte
+		if err := rows.Scan(&seq, &leaf); err != nil {
+			return nil, fmt.Errorf("exporting the audit log: reading leaves: %w", err)
+		}
+		out[uint64(seq)] = leaf
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exporting the audit log: reading leaves: %w", err)
+	}
+	return out, nil
 }
 
 // csvRow is one record as CSV cells.

@@ -152,17 +152,8 @@ func (v *verifier) record(c columns) {
 		v.fail(seq, "record %d: leaf does not match its content", seq)
 		return
 	}
-	r, err := parseRecord(raw)
-	if err != nil {
-		v.fail(seq, "record %d: %v", seq, err)
-		return
-	}
-	if canon, err := Canonical(r); err != nil || !bytes.Equal(canon, raw) {
-		v.fail(seq, "record %d: content is not in canonical form", seq)
-		return
-	}
-	if r.Seq != seq {
-		v.fail(seq, "record %d: holds record %d", seq, r.Seq)
+	r, ok := v.content(seq, raw)
+	if !ok {
 		return
 	}
 	uid := ""
@@ -174,9 +165,34 @@ func (v *verifier) record(c columns) {
 		v.fail(seq, "record %d: query columns do not match its content", seq)
 		return
 	}
-	if c.redacted != 0 {
+	v.redaction(seq, r, c.redacted != 0, c.leaf)
+}
+
+// content checks that a record's bytes are its canonical form and name
+// its seq, and returns the record.
+func (v *verifier) content(seq uint64, raw []byte) (Record, bool) {
+	r, err := parseRecord(raw)
+	if err != nil {
+		v.fail(seq, "record %d: %v", seq, err)
+		return r, false
+	}
+	if canon, err := Canonical(r); err != nil || !bytes.Equal(canon, raw) {
+		v.fail(seq, "record %d: content is not in canonical form", seq)
+		return r, false
+	}
+	if r.Seq != seq {
+		v.fail(seq, "record %d: holds record %d", seq, r.Seq)
+		return r, false
+	}
+	return r, true
+}
+
+// redaction notes a redacted record and its leaf, or the record a
+// redaction record names, for redactions to match up at the end.
+func (v *verifier) redaction(seq uint64, r Record, redacted bool, leaf []byte) {
+	if redacted {
 		v.rep.Redacted++
-		v.redacted[seq] = c.leaf
+		v.redacted[seq] = leaf
 		return
 	}
 	if r.Event == EventRedaction {

@@ -78,6 +78,25 @@ func (tl tamperLog) rebuildHead(t *testing.T) {
 	tl.exec(t, `UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`, int64(rng.End()), raw)
 }
 
+// newTamperLog writes the log a tampering case starts from: 20 records
+// and a checkpoint every 5.
+func newTamperLog(t *testing.T, d store.Dialect) tamperLog {
+	t.Helper()
+	tl := tamperLog{db: storetest.Open(t, d), key: newKey(t, "shipgate.test/tamper")}
+	tl.state = filepath.Join(t.TempDir(), "state.json")
+	l := newLog(t, tl.db, audit.WithCheckpoints(tl.key.signer, 5, time.Hour))
+	appendN(t, l, 0, 15)
+	var size int64
+	var rng []byte
+	if err := tl.db.SQL().QueryRow(`SELECT size, "range" FROM audit_head`).Scan(&size, &rng); err != nil {
+		t.Fatal(err)
+	}
+	tl.head15 = [2]any{size, rng}
+	appendN(t, l, 15, 20)
+	l.Close()
+	return tl
+}
+
 func TestVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -201,18 +220,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			t.Run(string(d)+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				ctx := t.Context()
-				tl := tamperLog{db: storetest.Open(t, d), key: newKey(t, "shipgate.test/tamper")}
-				tl.state = filepath.Join(t.TempDir(), "state.json")
-				l := newLog(t, tl.db, audit.WithCheckpoints(tl.key.signer, 5, time.Hour))
-				appendN(t, l, 0, 15)
-				var size int64
-				var rng []byte
-				if err := tl.db.SQL().QueryRow(`SELECT size, "range" FROM audit_head`).Scan(&size, &rng); err != nil {
-					t.Fatal(err)
-				}
-				tl.head15 = [2]any{size, rng}
-				appendN(t, l, 15, 20)
-				l.Close()
+				tl := newTamperLog(t, d)
 				opts := audit.VerifyOptions{}
 				if tc.withState {
 					opts.StateFile = tl.state

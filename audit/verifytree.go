@@ -13,27 +13,21 @@ import (
 // every checkpoint and the state file's prior checkpoint.
 func (v *verifier) tree(leaves []byte, cps []checkpointRow, prior *state) (*compact.Range, error) {
 	n := uint64(len(leaves) / hashSize)
-	roots := map[uint64][]byte{}
+	sizes := make([]uint64, 0, len(cps)+1)
 	for _, cp := range cps {
-		roots[cp.size] = nil
+		sizes = append(sizes, cp.size)
 	}
 	if prior != nil {
-		roots[prior.Size] = nil
+		sizes = append(sizes, prior.Size)
 	}
-	rng := rangeFactory.NewEmptyRange(0)
-	if _, ok := roots[0]; ok {
-		roots[0] = hasher.EmptyRoot()
-	}
+	b := newTreeBuilder(sizes...)
 	for i := uint64(0); i < n; i++ {
-		if err := rng.Append(leaves[i*hashSize:(i+1)*hashSize], nil); err != nil {
-			return nil, fmt.Errorf("verifying the audit log: rebuilding the tree: %w", err)
-		}
-		if _, ok := roots[i+1]; ok {
-			roots[i+1], _ = rootOf(rng)
+		if err := b.add(leaves[i*hashSize : (i+1)*hashSize]); err != nil {
+			return nil, err
 		}
 	}
 	for _, cp := range cps {
-		switch root := roots[cp.size]; {
+		switch root := b.roots[cp.size]; {
 		case cp.size > n:
 			v.fail(n, "record %d missing: the checkpoint at size %d covers it", n, cp.size)
 		case !sameRoot(root, cp.root):
@@ -43,9 +37,43 @@ func (v *verifier) tree(leaves []byte, cps []checkpointRow, prior *state) (*comp
 		}
 	}
 	if prior != nil {
-		v.checkPrior(prior, leaves, roots[prior.Size])
+		v.checkPrior(prior, leaves, b.roots[prior.Size])
 	}
-	return rng, nil
+	return b.rng, nil
+}
+
+// treeBuilder rebuilds a tree a leaf at a time, keeping its root at the
+// sizes it was asked for (those a checkpoint or a state file names), so a
+// verifier needs neither every leaf in memory nor a second pass.
+type treeBuilder struct {
+	rng   *compact.Range
+	roots map[uint64][]byte // size → root once the tree reached it, nil before
+}
+
+func newTreeBuilder(sizes ...uint64) *treeBuilder {
+	b := &treeBuilder{rng: rangeFactory.NewEmptyRange(0), roots: make(map[uint64][]byte, len(sizes))}
+	for _, s := range sizes {
+		b.roots[s] = nil
+	}
+	if _, ok := b.roots[0]; ok {
+		b.roots[0] = hasher.EmptyRoot()
+	}
+	return b
+}
+
+// add appends the next leaf.
+func (b *treeBuilder) add(leaf []byte) error {
+	if err := b.rng.Append(leaf, nil); err != nil {
+		return fmt.Errorf("verifying the audit log: rebuilding the tree: %w", err)
+	}
+	if _, ok := b.roots[b.rng.End()]; ok {
+		root, err := rootOf(b.rng)
+		if err != nil {
+			return fmt.Errorf("verifying the audit log: rebuilding the tree: %w", err)
+		}
+		b.roots[b.rng.End()] = root
+	}
+	return nil
 }
 
 // checkpointRow is one stored checkpoint: its size and root as the signed

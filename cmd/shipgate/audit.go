@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/shipgate/shipgate/audit"
 	"github.com/shipgate/shipgate/store"
@@ -19,6 +21,7 @@ import (
 // auditOptions is what the `shipgate audit` commands are told.
 type auditOptions struct {
 	StoreURL  string
+	Conn      apiConn // the gateway, for --server
 	KeyFiles  []string
 	StateFile string
 	Output    string
@@ -39,26 +42,57 @@ func newAuditCommand() *cobra.Command {
 	return cmd
 }
 
-func storeFlag(cmd *cobra.Command, o *auditOptions) {
-	cmd.Flags().StringVar(&o.StoreURL, "store", "", "the store holding the log: sqlite:///path/shipgate.db or postgres://…")
-	_ = cmd.MarkFlagRequired("store")
+// logFlags adds where the log is read: --store, its database, or --server,
+// the gateway's API, with the API's connection flags.
+func logFlags(cmd *cobra.Command, o *auditOptions) {
+	cmd.Flags().StringVar(&o.StoreURL, "store", "", "the store holding the log: sqlite:///path/shipgate.db or postgres://… (or --server)")
+	o.Conn.flags(cmd.Flags())
+}
+
+// remote says whether the log is read through the gateway's API (--server,
+// or $SHIPGATE_SERVER without --store) rather than from its database
+// (--store): exactly one of the two.
+func (o auditOptions) remote() (bool, error) {
+	switch {
+	case o.StoreURL != "" && o.Conn.Server != "":
+		return false, fmt.Errorf("give --store (the database) or --server (the gateway's API), not both")
+	case o.StoreURL != "":
+		return false, nil
+	case o.Conn.Server != "" || os.Getenv(envServer) != "":
+		return true, nil
+	}
+	return false, fmt.Errorf("no log to read: give --store URL (the database) or --server URL (the gateway's API)")
 }
 
 func newAuditVerifyCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:   "verify --store URL --key FILE.pub [--state FILE]",
+		Use:   "verify (--store URL | --server URL) --key FILE.pub [--state FILE]",
 		Short: "Recompute every leaf and the tree, and check every checkpoint",
 		Long: `Read the whole log: recompute each record's leaf hash and the Merkle tree,
 check every signed checkpoint against the tree and the verifier keys
 (current and rotated out), and, with --state, check the log still extends
 the checkpoint a previous run verified (detecting truncation or rollback),
 then remember the newest one. Names the first record that does not match
-and exits 1.`,
+and exits 1.
+
+With --server instead of --store, read the log through the gateway's API,
+for an auditor without database credentials: the whole export (each
+record with its leaf), the latest signed checkpoint, checked against the
+tree rebuilt from the export, and, with --state, a consistency proof from
+the remembered checkpoint to it. The API shows neither older checkpoints
+nor the database's query columns, which only --store checks.`,
+		Example: `  shipgate audit verify --store sqlite:///var/lib/shipgate/shipgate.db --key audit.pub --state ~/.shipgate-audit-state
+  shipgate audit verify --server https://shipgate.example:8443 --key audit.pub --state ~/.shipgate-audit-state`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cmd.OutOrStdout(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := o.remote(); err != nil {
+				return err
+			}
+			return run(cmd.Context(), cmd.OutOrStdout(), o)
+		},
 	}
-	storeFlag(cmd, &o)
+	logFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.KeyFiles, "key", nil, "checkpoint verifier key file (repeatable, for rotated keys)")
 	cmd.Flags().StringVar(&o.StateFile, "state", "", "file remembering the last verified checkpoint")
 	_ = cmd.MarkFlagRequired("key")
@@ -78,12 +112,10 @@ func runAuditVerify(ctx context.Context, out io.Writer, o auditOptions) error {
 	if err != nil {
 		return inputError(err)
 	}
-	db, err := store.Open(ctx, o.StoreURL)
-	if err != nil {
-		return inputError(err)
+	rep, err := verifyLog(ctx, o, verifiers)
+	if ec := exitCode(0); errors.As(err, &ec) {
+		return err
 	}
-	defer db.Close()
-	rep, err := audit.Verify(ctx, db, verifiers, audit.VerifyOptions{StateFile: o.StateFile})
 	if err != nil {
 		fmt.Fprintf(out, "FAILED: %v\n", err)
 		if rep != nil {
@@ -95,6 +127,25 @@ func runAuditVerify(ctx context.Context, out io.Writer, o auditOptions) error {
 	}
 	fmt.Fprintf(out, "verified %d records (%d redacted) and %d signed checkpoints; root %x\n", rep.Size, rep.Redacted, rep.Checkpoints, rep.Root)
 	return nil
+}
+
+// verifyLog verifies the log where o says it is: in the database with
+// Verify, or through the gateway's API with VerifySource.
+func verifyLog(ctx context.Context, o auditOptions, verifiers note.Verifiers) (*audit.Report, error) {
+	opts := audit.VerifyOptions{StateFile: o.StateFile}
+	if remote, _ := o.remote(); remote {
+		c, err := o.Conn.client()
+		if err != nil {
+			return nil, inputError(err)
+		}
+		return audit.VerifySource(ctx, apiSource{c}, verifiers, opts)
+	}
+	db, err := store.Open(ctx, o.StoreURL)
+	if err != nil {
+		return nil, inputError(err)
+	}
+	defer db.Close()
+	return audit.Verify(ctx, db, verifiers, opts)
 }
 
 func filterFlags(cmd *cobra.Command, o *auditOptions) {
@@ -128,7 +179,7 @@ func (o *auditOptions) times() error {
 	return nil
 }
 
-// newFilteredCommand is a command reading the store with record filters:
+// newFilteredCommand is a command reading the log with record filters:
 // query and export.
 func newFilteredCommand(use, short string, o *auditOptions, run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
@@ -139,29 +190,27 @@ func newFilteredCommand(use, short string, o *auditOptions, run func(context.Con
 			if err := o.times(); err != nil {
 				return err
 			}
+			if _, err := o.remote(); err != nil {
+				return err
+			}
 			return run(cmd.Context(), cmd.OutOrStdout(), *o)
 		},
 	}
-	storeFlag(cmd, o)
+	logFlags(cmd, o)
 	filterFlags(cmd, o)
 	return cmd
 }
 
 func newAuditQueryCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	var o auditOptions
-	cmd := newFilteredCommand("query --store URL [filters]", "List audit records", &o, run)
+	cmd := newFilteredCommand("query (--store URL | --server URL) [filters]", "List audit records", &o, run)
 	cmd.Flags().IntVar(&o.Limit, "limit", 100, "records at most")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "table or json")
 	return cmd
 }
 
 func runAuditQuery(ctx context.Context, out io.Writer, o auditOptions) error {
-	l, closeAll, err := openLog(ctx, o.StoreURL)
-	if err != nil {
-		return inputError(err)
-	}
-	defer closeAll()
-	entries, _, err := l.Query(ctx, o.Filter, "", o.Limit)
+	entries, err := queryLog(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -190,6 +239,25 @@ func runAuditQuery(ctx context.Context, out io.Writer, o auditOptions) error {
 	return tw.Flush()
 }
 
+// queryLog reads the first page of matching records (up to --limit, at
+// most audit.MaxLimit) where o says the log is.
+func queryLog(ctx context.Context, o auditOptions) ([]audit.Entry, error) {
+	if remote, _ := o.remote(); remote {
+		c, err := o.Conn.client()
+		if err != nil {
+			return nil, inputError(err)
+		}
+		return queryAPI(ctx, c, o.Filter, o.Limit)
+	}
+	l, closeAll, err := openLog(ctx, o.StoreURL)
+	if err != nil {
+		return nil, inputError(err)
+	}
+	defer closeAll()
+	entries, _, err := l.Query(ctx, o.Filter, "", o.Limit)
+	return entries, err
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -199,12 +267,19 @@ func orDash(s string) string {
 
 func newAuditExportCommand(run func(context.Context, io.Writer, auditOptions) error) *cobra.Command {
 	var o auditOptions
-	cmd := newFilteredCommand("export --store URL [--format jsonl|csv] [filters]", "Stream audit records as JSON Lines or CSV", &o, run)
+	cmd := newFilteredCommand("export (--store URL | --server URL) [--format jsonl|csv] [filters]", "Stream audit records as JSON Lines or CSV", &o, run)
 	cmd.Flags().StringVar(&o.Format, "format", "jsonl", "jsonl or csv")
 	return cmd
 }
 
 func runAuditExport(ctx context.Context, out io.Writer, o auditOptions) error {
+	if remote, _ := o.remote(); remote {
+		c, err := o.Conn.client()
+		if err != nil {
+			return inputError(err)
+		}
+		return exportAPI(ctx, c, out, o.Filter, o.Format)
+	}
 	l, closeAll, err := openLog(ctx, o.StoreURL)
 	if err != nil {
 		return inputError(err)
