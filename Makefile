@@ -4,8 +4,12 @@
 GO      ?= go
 BIN     ?= bin/shipgate
 FUZZTIME ?= 10s
+# Where scripts/e2e-build.sh puts etcd, kube-apiserver,
+# kube-controller-manager, kubectl and helm (git ignores it).
+export SHIPGATE_E2E_CACHE ?= $(CURDIR)/test/e2e/.cache
+E2E_TIMEOUT ?= 30m
 
-.PHONY: all build demo test vet fmt-check unit policy-test fuzz bench clean
+.PHONY: all build demo test vet fmt-check unit policy-test chart-test e2e e2e-build fuzz bench clean
 
 all: build
 
@@ -15,7 +19,7 @@ build:
 demo:
 	$(GO) run ./cmd/shipgate demo
 
-test: vet fmt-check unit policy-test
+test: vet fmt-check unit policy-test chart-test e2e
 
 vet:
 	$(GO) vet ./...
@@ -33,6 +37,23 @@ unit:
 # The example policies' Rego tests, through the binary's own runner.
 policy-test:
 	$(GO) run ./cmd/shipgate policy test policies
+
+# The Helm chart: helm lint and template (helm.sh/helm/v3 pinned in
+# scripts/e2e-build.sh), in each shape users install it, and the renders it
+# must refuse.
+chart-test:
+	./scripts/e2e-build.sh helm
+	./scripts/chart-test.sh
+
+# The end-to-end suite (its own module, test/e2e): a real etcd,
+# kube-apiserver and kube-controller-manager on loopback, calling shipgate
+# over TLS. The first run builds the control plane (several minutes on two
+# cores); later runs reuse it.
+e2e-build:
+	./scripts/e2e-build.sh
+
+e2e: e2e-build
+	cd test/e2e && $(GO) vet ./... && $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -1,0 +1,122 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"time"
+)
+
+// Shipgate is `shipgate serve` running on loopback outside the cluster,
+// as the chart would run it inside: the chart's config, its service
+// account's rights, its webhook configurations pointed at a URL.
+type Shipgate struct {
+	// Addr is host:port it listens on; URL is https://Addr.
+	Addr string
+	URL  string
+	// ConfigFile is the GatewayConfig from the chart's ConfigMap.
+	ConfigFile string
+	// StoreURL is the SQLite store; StorePath its file. The generated
+	// checkpoint key is beside it (CheckpointPub).
+	StoreURL  string
+	StorePath string
+	CertFile  string
+	KeyFile   string
+	// Kubeconfig authenticates as the chart's service account.
+	Kubeconfig string
+	// Manifest is the chart as rendered for this install.
+	Manifest *Manifest
+
+	c      *Cluster
+	proc   *Process
+	client *http.Client
+}
+
+// CheckpointPub is the verifier key of the audit log's checkpoints, which
+// serve generates beside a SQLite store.
+func (s *Shipgate) CheckpointPub() string { return s.StorePath + ".checkpoint.pub" }
+
+// Start starts `shipgate serve` and waits for /readyz.
+func (s *Shipgate) Start(ctx context.Context) error {
+	if s.proc != nil {
+		if done, _ := s.proc.Exited(); !done {
+			return fmt.Errorf("starting shipgate: already running")
+		}
+	}
+	p, err := s.c.start("shipgate", s.c.Bins.Shipgate, []string{
+		"serve",
+		"--config=" + s.ConfigFile,
+		"--addr=" + s.Addr,
+		"--tls-cert-file=" + s.CertFile,
+		"--tls-key-file=" + s.KeyFile,
+		"--store=" + s.StoreURL,
+		"--kubeconfig=" + s.Kubeconfig,
+		"--namespace=" + Namespace,
+		"--shutdown-grace=5s",
+		"--log-level=debug",
+	})
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	return waitFor(ctx, "shipgate /readyz", p, startTimeout, func(ctx context.Context) error {
+		return s.get(ctx, "/readyz")
+	})
+}
+
+// Stop stops shipgate with SIGTERM: in-flight admissions finish and the
+// audit log writes its last checkpoint.
+func (s *Shipgate) Stop() error {
+	if s.proc == nil {
+		return nil
+	}
+	return s.proc.Stop(20 * time.Second)
+}
+
+// get GETs a path of shipgate over TLS checked against the run's CA.
+func (s *Shipgate) get(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return nil
+}
+
+// CLI runs another shipgate command (audit verify, …) and returns its
+// output; a non-zero exit is an error carrying the output.
+func (s *Shipgate) CLI(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.c.Bins.Shipgate, args...)
+	cmd.Env = cleanEnv()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("running shipgate %v: %w\n%s", args, err, out.String())
+	}
+	return out.String(), nil
+}
+
+// tlsClient trusts only the run's CA.
+func tlsClient(caPEM []byte) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("reading the run's CA: no certificate")
+	}
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}, nil
+}
