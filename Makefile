@@ -8,8 +8,12 @@ FUZZTIME ?= 10s
 # kube-controller-manager, kubectl and helm (git ignores it).
 export SHIPGATE_E2E_CACHE ?= $(CURDIR)/test/e2e/.cache
 E2E_TIMEOUT ?= 30m
+# The real cosign CLI the signer's tests sign and verify with, built from
+# the module version shipgate's signer uses (a few minutes, once).
+COSIGN_VERSION ?= v2.6.5
+export SHIPGATE_COSIGN ?= $(shell $(GO) env GOPATH)/bin/cosign
 
-.PHONY: all build demo test vet fmt-check unit policy-test chart-test e2e e2e-build fuzz bench clean
+.PHONY: all build demo test vet fmt-check unit policy-test chart-test e2e e2e-build fuzz bench clean cosign
 
 all: build
 
@@ -31,8 +35,14 @@ fmt-check:
 # The store tests run against SQLite and a real PostgreSQL server: the
 # script installs Debian's postgresql package when it is missing and starts
 # a throwaway server on loopback for the run.
-unit:
+unit: cosign
 	./scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+
+cosign:
+	@if ! "$(SHIPGATE_COSIGN)" version 2>/dev/null | grep -q "$(COSIGN_VERSION:v%=%)"; then \
+		echo "installing cosign $(COSIGN_VERSION) (go install)"; \
+		GOBIN="$$(dirname "$(SHIPGATE_COSIGN)")" $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION); \
+	fi
 
 # The example policies' Rego tests, through the binary's own runner.
 policy-test:
