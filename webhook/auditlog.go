@@ -73,20 +73,23 @@ func AuditRecord(d *Decision, req *Request) audit.Record {
 		Approvals:      d.Approvals,
 		RequestUID:     d.UID,
 		DecisionID:     d.ID,
-		Details:        approvalDetails(d),
+		Details:        details(d),
 	}
 }
 
-// approvalDetails names, in an admitted rollout's record, who approved it
-// and whether it was break-glass; nil for a rollout that needed none.
-func approvalDetails(d *Decision) json.RawMessage {
-	if len(d.Approvals) == 0 {
+// details holds what an admission record says beyond its fields: who
+// approved the rollout and whether it was break-glass, and notes such as
+// an image admitted on its last-known-good verification. nil when there
+// is nothing to say.
+func details(d *Decision) json.RawMessage {
+	if len(d.Approvals) == 0 && len(d.Notes) == 0 {
 		return nil
 	}
 	b, _ := json.Marshal(struct {
-		Approvers  []string `json:"approvers"`
+		Approvers  []string `json:"approvers,omitempty"`
 		BreakGlass bool     `json:"breakGlass,omitempty"`
-	}{d.Approvers, d.BreakGlass})
+		Notes      []string `json:"notes,omitempty"`
+	}{d.Approvers, d.BreakGlass, d.Notes})
 	return b
 }
 

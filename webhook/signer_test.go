@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -164,5 +165,43 @@ func wantPatch(t *testing.T, resp Response, image string) {
 	}
 	if len(ops) != len(want) || ops[0] != want[0] || ops[1] != want[1] {
 		t.Errorf("patch %+v, want %+v", ops, want)
+	}
+}
+
+// TestLastKnownGoodIsAWarningAndANote: with the registry down, a digest
+// verified within maxStale is admitted with a warning kubectl prints and a
+// note in the audit record.
+func TestLastKnownGoodIsAWarningAndANote(t *testing.T) {
+	imgs := signedtest.New(t)
+	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, trust: [test]}\nverification: {maxStale: 1h}\n"+imgs.TrustYAML(t, "test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := signer.CompileTrust(cfg, func(s *config.Source) ([]byte, error) { return []byte(s.Data), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.Open(t, store.SQLite)
+	ref, digest := imgs.Push(t, "shop/web", "1.0", signer.TestsPassed)
+	pinned := ref + "@" + digest
+	validator := func() *Validator {
+		return NewValidator(func() *config.GatewayConfig { return cfg },
+			WithVerifier(signer.New(cfg.Verification, trust, signer.WithLastKnownGood(db))), WithIDs(sequence()),
+			WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	}
+	if d := validator().Decide(t.Context(), review(t, "u1", "Deployment", "apps", deployerUser, deploymentJSON("web", pinned), false)); !d.Allowed {
+		t.Fatalf("refused while the registry is up: %v", d.Reasons)
+	}
+	imgs.Registry.SetFault(func(w http.ResponseWriter, _ *http.Request) bool {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return true
+	})
+	req := review(t, "u2", "Deployment", "apps", deployerUser, deploymentJSON("web2", pinned), false)
+	d := validator().Decide(t.Context(), req)
+	if !d.Allowed || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "admitted on its last-known-good verification") {
+		t.Fatalf("registry down: allowed=%v warnings %q reasons %v", d.Allowed, d.Warnings, d.Reasons)
+	}
+	if rec := AuditRecord(d, req); !strings.Contains(string(rec.Details), `"notes":["last-known-good: `+pinned+" "+digest) {
+		t.Errorf("the audit record's details %s lack the last-known-good note", rec.Details)
 	}
 }

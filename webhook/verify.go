@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -76,7 +77,7 @@ func (v *Validator) verifyImages(ctx context.Context, d *Decision, req *Request,
 	}
 	var refs []string
 	for _, c := range judged {
-		if p := images.get(c.Image); p.err == nil && !p.img.IsLatest() {
+		if p := images.get(c.Image); p.err == nil && !p.img.IsLatest() && !slices.Contains(refs, c.Image) {
 			refs = append(refs, c.Image)
 		}
 	}
