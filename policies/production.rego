@@ -1,6 +1,6 @@
 # Production policy: bind it as `policies: [production]` (data.shipgate.production).
 #
-# Input is the AdmissionReview plus input.shipgate (see policy/INPUT.md).
+# Input is the AdmissionReview plus input.shipgate (see docs/policy-input.md).
 # Rules that need a pod spec apply to every kind that carries one; an
 # object without a pod spec raises nothing here.
 package shipgate.production

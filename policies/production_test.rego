@@ -186,3 +186,86 @@ test_missing_name_label_warns if {
 	d := json.patch(deployment([good_container]), [{"op": "remove", "path": "/metadata/labels"}])
 	codes(production.warn) == {"SG-PROD-LABEL"} with input as create(d)
 }
+
+# --- secrets: more shapes, every container type, and never echoed ---------
+
+secret_values := [
+	"AKIAIOSFODNN7EXAMPLE",
+	"aws_access_key_id=ASIAY34FZKBOKMUTVV7A",
+	"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ",
+	"-----BEGIN PRIVATE KEY-----",
+	"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHzBJBgkqhkiG9w0BBQ0wPDAbBgkqhkiG9w0BBQwwDgQI",
+	"sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+	"AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
+	"xoxb-2964727219-8472617283-Qp4bR7sLmT9vXz",
+	"amqp://guest:Zr8s2Lq@rabbit:5672/",
+]
+
+test_more_secret_shapes_denied if {
+	every v in secret_values {
+		codes(production.deny) == {"SG-PROD-SECRET"} with input as create(deployment([with_env(v)]))
+	}
+}
+
+test_secret_messages_never_echo_the_value if {
+	every v in secret_values {
+		msgs := {d.msg | some d in production.deny} with input as create(deployment([with_env(v)]))
+		count(msgs) > 0
+		every m in msgs {
+			not contains(m, v)
+			# nor any line of a multi-line value
+			every line in split(v, "\n") {
+				not contains(m, line)
+			}
+		}
+	}
+}
+
+test_secret_message_names_container_and_variable if {
+	msgs := {d.msg | some d in production.deny} with input as create(deployment([with_env("AKIAIOSFODNN7EXAMPLE")]))
+	msgs == {"container api: env X holds what looks like an AWS access key: use valueFrom.secretKeyRef"}
+}
+
+test_secrets_in_init_and_ephemeral_containers_denied if {
+	d := deployment([good_container])
+	leaky := {"name": "migrate", "image": "registry.example.com/shop/migrate:2.0.0", "resources": good_container.resources, "env": [{"name": "TOKEN", "value": "password=hunter2"}]}
+	init := json.patch(d, [{"op": "add", "path": "/spec/template/spec/initContainers", "value": [leaky]}])
+	codes(production.deny) == {"SG-PROD-SECRET"} with input as create(init)
+	eph := json.patch(d, [{"op": "add", "path": "/spec/template/spec/ephemeralContainers", "value": [object.remove(leaky, ["resources"])]}])
+	codes(production.deny) == {"SG-PROD-SECRET"} with input as create(eph)
+}
+
+test_paths_and_names_that_mention_secrets_allowed if {
+	every v in [
+		"/var/run/secrets/db/password",
+		"db-password",
+		"SECRET_KEY_BASE_FILE",
+		"--token-file=/etc/token",
+	] {
+		count(production.deny) == 0 with input as create(deployment([with_env(v)]))
+	}
+}
+
+# --- every kind that carries a pod spec ---------------------------------------
+
+test_bare_pod_needs_limits_and_readiness if {
+	c := object.remove(good_container, ["readinessProbe", "resources"])
+	pod := {"kind": "Pod", "metadata": {"name": "debug", "labels": {"app.kubernetes.io/name": "debug"}}, "spec": {"containers": [c]}}
+	codes(production.deny) == {"SG-PROD-LIMITS", "SG-PROD-READINESS"} with input as create(pod)
+}
+
+pod_of(img) := {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [with_image(img)]}}
+
+cronjob_of(img) := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [with_image(img)]}}}}}}
+
+test_pod_image_change_needs_approval if {
+	production.require_approval.approvers == 2 with input as review("Pod", pod_of("registry.example.com/shop/api:1.4.3"), pod_of("registry.example.com/shop/api:1.4.2"))
+	not production.require_approval with input as review("Pod", pod_of("registry.example.com/shop/api:1.4.2"), pod_of("registry.example.com/shop/api:1.4.2"))
+}
+
+test_cronjob_image_change_needs_approval if {
+	r := production.require_approval with input as review("CronJob", cronjob_of("registry.example.com/shop/api:1.4.3"), cronjob_of("registry.example.com/shop/api:1.4.2"))
+	r.groups == ["release-managers"]
+	contains(r.reason, "registry.example.com/shop/api:1.4.3")
+	not production.require_approval with input as review("CronJob", cronjob_of("registry.example.com/shop/api:1.4.2"), cronjob_of("registry.example.com/shop/api:1.4.2"))
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -193,6 +194,12 @@ func (e *Engine) Applies(namespace string, sets []string) bool {
 // built-in floor (signed, tested, not latest, trusted) is decided by the
 // caller before policy and is not an input policy can change.
 func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, input any) (Result, error) {
+	return e.evaluate(ctx, namespace, sets, input, nil)
+}
+
+// evaluate is Evaluate; trace, when not nil, gives the tracer each set's
+// query runs with (see Explain).
+func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, input any, trace func(set string) topdown.QueryTracer) (Result, error) {
 	rev := e.rev.Load() // one revision for the whole evaluation
 	val, err := inputValue(input)
 	if err != nil {
@@ -210,7 +217,7 @@ func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, 
 			continue
 		}
 		done = append(done, s)
-		if err := s.eval(ctx, name, val, &res); err != nil {
+		if err := s.eval(ctx, name, val, &res, tracerFor(trace, name)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -219,7 +226,8 @@ func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, 
 	}
 	if u, ok := rev.namespaces[namespace]; ok {
 		for _, s := range u.sets { // exactly one: the namespace's package
-			if err := s.eval(ctx, "shipgate.namespaces."+namespace, val, &res); err != nil {
+			bound := "shipgate.namespaces." + namespace
+			if err := s.eval(ctx, bound, val, &res, tracerFor(trace, bound)); err != nil {
 				return Result{}, err
 			}
 		}
@@ -233,12 +241,18 @@ func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, 
 }
 
 // eval runs the set's query and appends what it raised to res, each entry
-// naming the set as bound.
-func (s *set) eval(ctx context.Context, bound string, input ast.Value, res *Result) error {
+// naming the set as bound. tr, when not nil, receives OPA's trace.
+func (s *set) eval(ctx context.Context, bound string, input ast.Value, res *Result, tr topdown.QueryTracer) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("evaluating policy set %s: %w", s.name, err)
 	}
-	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input))
+	var rs rego.ResultSet
+	var err error
+	if tr == nil {
+		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input))
+	} else {
+		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(tr))
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil { // OPA's cancel error does not wrap it
 			return fmt.Errorf("evaluating policy set %s: %w (%v)", s.name, ctxErr, err)

@@ -15,20 +15,22 @@ import (
 // The caller may add a filter, coverage or tracing before RunTests(ctx,
 // nil); RunTests below is the common case.
 func NewTestRunner(b *Bundle, opts ...Option) (*tester.Runner, error) {
-	r, _, err := testRunner(b, opts)
+	r, _, _, err := testRunner(b, opts)
 	return r, err
 }
 
-func testRunner(b *Bundle, opts []Option) (*tester.Runner, *ast.Capabilities, error) {
+// testRunner returns the runner, the modules it runs (by name) and the
+// capabilities they were parsed with.
+func testRunner(b *Bundle, opts []Option) (*tester.Runner, map[string]*ast.Module, *ast.Capabilities, error) {
 	o := newOptions(opts)
 	caps := capabilities(o.network)
 	mods, err := parseBundle(b, caps, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store, err := newStore(b.Data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	compiler := ast.NewCompiler().WithCapabilities(caps).WithEnablePrintStatements(true)
 	return tester.NewRunner().
@@ -36,7 +38,7 @@ func testRunner(b *Bundle, opts []Option) (*tester.Runner, *ast.Capabilities, er
 		SetStore(store).
 		SetModules(mods).
 		CapturePrintOutput(true).
-		RaiseBuiltinErrors(o.strict), caps, nil
+		RaiseBuiltinErrors(o.strict), mods, caps, nil
 }
 
 // RunTests runs the Rego tests of b (rules named test_*, with `with`
@@ -44,10 +46,15 @@ func testRunner(b *Bundle, opts []Option) (*tester.Runner, *ast.Capabilities, er
 // and name. A module that does not compile is a *CompileError; a failed or
 // erroring test is a result with Pass() false, not an error.
 func RunTests(ctx context.Context, b *Bundle, opts ...Option) ([]*tester.Result, error) {
-	r, caps, err := testRunner(b, opts)
+	r, _, caps, err := testRunner(b, opts)
 	if err != nil {
 		return nil, err
 	}
+	return runTests(ctx, r, caps)
+}
+
+// runTests runs r's tests and collects the results, sorted.
+func runTests(ctx context.Context, r *tester.Runner, caps *ast.Capabilities) ([]*tester.Result, error) {
 	ch, err := r.RunTests(ctx, nil)
 	if err != nil {
 		return nil, compileError(asErrors(err), caps)

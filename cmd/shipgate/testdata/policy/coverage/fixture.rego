@@ -1,0 +1,13 @@
+package shipgate.fixture
+
+deny contains "a" if {
+	input.a
+}
+
+deny contains "b" if {
+	input.b
+}
+
+warn contains "never" if {
+	false
+}

@@ -1,0 +1,5 @@
+package shipgate.broken
+
+deny contains msg if {
+	msg := undefined_thing
+}
