@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,15 +37,7 @@ func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Reques
 	if d.Fingerprint == "" {
 		v.fingerprint(d, obj, vs.digests())
 	}
-	in := &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
-		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
-		Workload: policy.WorkloadFacts{
-			Kind: d.Kind, Name: d.Name, Class: d.Class,
-			Fingerprint:   d.Fingerprint,
-			ImagesChanged: req.Operation != "UPDATE" || d.Class == workload.Rollout.String(),
-		},
-		Images: imageFacts(obj, images, vs),
-	}}
+	in := buildInput(req, d, obj, images, vs, labels)
 	res, err := e.Evaluate(ctx, req.Namespace, b.Policies, in)
 	if err != nil {
 		code := int32(http.StatusInternalServerError)
@@ -67,6 +61,59 @@ func (v *Validator) evaluatePolicy(ctx context.Context, d *Decision, req *Reques
 	for _, a := range res.RequireApproval {
 		d.asked = append(d.asked, approval.FromPolicy(a.Set, a.Approvers, a.Groups, a.Reason, b.Approval))
 	}
+}
+
+// PolicyInput is the input /validate gives policy for obj: the
+// AdmissionReview as received and the facts. d names the object and says
+// its class and fingerprint; results are the signer's, nil when images
+// were not verified. `shipgate policy eval` builds its input with it.
+func PolicyInput(req *Request, d *Decision, obj *workload.Object, labels map[string]string, results []*signer.Result) *policy.Input {
+	vs := make(verified, len(results))
+	for _, r := range results {
+		vs[r.Ref] = r
+	}
+	return buildInput(req, d, obj, make(parsedImages, len(obj.Containers)), vs, labels)
+}
+
+func buildInput(req *Request, d *Decision, obj *workload.Object, images parsedImages, vs verified, labels map[string]string) *policy.Input {
+	var hash string
+	if canonical, err := workload.CanonicalTemplate(obj); err == nil {
+		sum := sha256.Sum256(canonical)
+		hash = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
+		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
+		Workload: policy.WorkloadFacts{
+			Kind: d.Kind, Name: d.Name, Class: d.Class,
+			TemplateHash:  hash,
+			Fingerprint:   d.Fingerprint,
+			ImagesChanged: imagesChanged(req, obj),
+		},
+		Images:   imageFacts(obj, images, vs),
+		Approval: policy.ApprovalFacts{State: "none", Approvers: []string{}},
+	}}
+}
+
+// imagesChanged reports whether obj runs an image its old object did not:
+// always on CREATE, and when the old object cannot be read.
+func imagesChanged(req *Request, obj *workload.Object) bool {
+	if req.Operation != "UPDATE" || len(req.OldObject.Raw) == 0 {
+		return true
+	}
+	old, err := workload.Decode(obj.Kind, req.OldObject.Raw, workload.Prevalidated())
+	if err != nil {
+		return true
+	}
+	was := make(map[string]bool, len(old.Containers))
+	for _, c := range old.Containers {
+		was[c.Image] = true
+	}
+	for _, c := range obj.Containers {
+		if !was[c.Image] {
+			return true
+		}
+	}
+	return false
 }
 
 // approvalReason is the refusal for an approval that is asked for when the

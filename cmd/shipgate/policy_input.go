@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
@@ -76,45 +75,29 @@ func evalTargetOf(ctx context.Context, env evalEnv, i int, o *manifest.Object) (
 		return nil, &manifest.Error{File: o.File, Line: o.Line, Err: err}
 	}
 
-	images := map[string]parsedRef{}
 	var refs []string
 	for _, c := range obj.Containers {
-		if _, seen := images[c.Image]; seen {
-			continue
-		}
-		img, err := workload.ParseImage(c.Image)
-		images[c.Image] = parsedRef{img, err}
-		if err == nil && !img.IsLatest() { // the floor refuses latest before any registry call
+		// The floor refuses latest before any registry call.
+		if img, err := workload.ParseImage(c.Image); err == nil && !img.IsLatest() && !slices.Contains(refs, c.Image) {
 			refs = append(refs, c.Image)
 		}
 	}
-	verified := map[string]*signer.Result{}
+	var results []*signer.Result
 	if env.verifier != nil && len(refs) > 0 {
-		for _, r := range env.verifier.Verify(ctx, signer.Request{Images: refs, Trust: t.Binding.Trust, DryRun: true}) {
-			verified[r.Ref] = r
-		}
+		results = env.verifier.Verify(ctx, signer.Request{Images: refs, Trust: t.Binding.Trust, DryRun: true})
 		t.Verified = true
 	}
 	digests := map[string]string{}
-	for ref, r := range verified {
+	for _, r := range results {
 		if r.Verified && r.Digest != "" {
-			digests[ref] = r.Digest
+			digests[r.Ref] = r.Digest
 		}
 	}
-	var fingerprint string
+	d := &webhook.Decision{Kind: kind, Name: obj.DisplayName(), Class: cls.Class.String()}
 	if canonical, err := workload.CanonicalTemplate(obj); err == nil {
-		fingerprint = workload.Fingerprint(obj, canonical, digests)
+		d.Fingerprint = workload.Fingerprint(obj, canonical, digests)
 	}
-
-	t.Input = &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
-		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
-		Workload: policy.WorkloadFacts{
-			Kind: kind, Name: obj.DisplayName(), Class: cls.Class.String(),
-			Fingerprint:   fingerprint,
-			ImagesChanged: req.Operation != "UPDATE" || cls.Class == workload.Rollout,
-		},
-		Images: evalImageFacts(obj, images, verified),
-	}}
+	t.Input = webhook.PolicyInput(req, d, obj, labels, results)
 	return t, nil
 }
 
@@ -137,59 +120,6 @@ func evalKind(req *webhook.Request) string {
 		}
 	}
 	return ""
-}
-
-// parsedRef is an image reference parsed, or why it does not parse.
-type parsedRef struct {
-	img workload.Image
-	err error
-}
-
-// evalImageFacts are the distinct images of obj, the containers running
-// each and what the signer found, as webhook's imageFacts builds them.
-func evalImageFacts(obj *workload.Object, images map[string]parsedRef, verified map[string]*signer.Result) []policy.ImageFacts {
-	var out []policy.ImageFacts
-	index := map[string]int{}
-	for _, c := range obj.Containers {
-		i, ok := index[c.Image]
-		if !ok {
-			f := policy.ImageFacts{Ref: c.Image, Authorities: []string{}, Attestations: []policy.AttestationFacts{}, Errors: []string{}}
-			if p := images[c.Image]; p.err == nil {
-				f.Normalized, f.Tag, f.Digest = p.img.Normalized(), p.img.Tag, p.img.Digest
-			} else {
-				f.Errors = append(f.Errors, p.err.Error())
-			}
-			if r := verified[c.Image]; r != nil {
-				evalSignerFacts(&f, r)
-			}
-			out = append(out, f)
-			i = len(out) - 1
-			index[c.Image] = i
-		}
-		out[i].Containers = append(out[i].Containers, c.Name)
-	}
-	return out
-}
-
-// evalSignerFacts copies what the signer established into an image's
-// facts, as webhook's signerFacts does.
-func evalSignerFacts(f *policy.ImageFacts, r *signer.Result) {
-	if r.Digest != "" {
-		f.Digest = r.Digest
-	}
-	f.SignedDigest, f.TrustPolicy, f.Verified, f.Stale = r.SignedDigest, r.TrustPolicy, r.Verified, r.Stale
-	f.Authorities = r.AuthorityNames()
-	for _, a := range r.Authorities {
-		f.Signers = append(f.Signers, policy.SignerFacts{Name: a.Name, KeyID: a.KeyID, Subject: a.Subject, Issuer: a.Issuer})
-	}
-	for _, a := range r.Attestations {
-		af := policy.AttestationFacts{PredicateType: a.PredicateType, Authority: a.Signer.Name, Predicate: a.Predicate}
-		if a.TrustedTime != nil {
-			af.SignedAt = a.TrustedTime.UTC().Format(time.RFC3339)
-		}
-		f.Attestations = append(f.Attestations, af)
-	}
-	f.Errors = append(f.Errors, r.Errors...)
 }
 
 // evalVerifier verifies images here, as `shipgate verify` does offline:
