@@ -37,7 +37,7 @@ func (v *Validator) recordRollout(ctx context.Context, d *Decision, obj *workloa
 	}
 	v.opts.log.Error("recording the rollout failed", "decision", d.ID, "error", err.Error())
 	if d.Mode == config.ModeEnforce {
-		d.refuse(http.StatusServiceUnavailable, "store-unavailable", "store unavailable, so the rollout's digests cannot be recorded: %v", err)
+		d.refuse(http.StatusServiceUnavailable, "audit-unavailable", "audit store unavailable, so the rollout and its digests cannot be recorded: %v", err)
 		d.Allowed = false
 		return
 	}
