@@ -24,6 +24,7 @@ const (
 func testRefusesLatest(ctx context.Context, t *testing.T, e *env) {
 	r := e.c.Kubectl(ctx, harness.Deployer, deployment(enforced, refusedName, latestImage, 1), "apply", "-f", "-")
 	wantRefused(t, r, "Deployment", enforced, refusedName, "uses the tag latest")
+	e.expect(admission("Deployment", enforced, refusedName, "denied", harness.Deployer))
 	wantNoDeployment(ctx, t, e.c, enforced, refusedName)
 	e.log.Printf("kubectl said: %s", strings.TrimSpace(r.Stderr))
 }
@@ -38,8 +39,9 @@ func testDryRunRefused(ctx context.Context, t *testing.T, e *env) {
 	wantNoDeployment(ctx, t, e.c, enforced, dryRunName)
 }
 
-// testControllerObjects: a Deployment is admitted (in the warn namespace:
-// whether an image is trusted is the signer's scenarios' business), and
+// testControllerObjects: a Deployment of an image no trust policy covers is
+// admitted in the warn namespace (testSignedRollout does it signed, in an
+// enforced one), and
 // what kube-controller-manager makes beneath it, acting as its own service
 // accounts, passes the same webhooks: the ReplicaSet and both Pods exist.
 // shipgate looks their owners up with the chart's RBAC.
@@ -49,6 +51,7 @@ func testControllerObjects(ctx context.Context, t *testing.T, e *env) {
 	if r.Err != nil {
 		t.Fatalf("want admitted:\n%s", r)
 	}
+	e.expect(admission("Deployment", warned, pinnedName, "warned", harness.Deployer))
 	sel := metav1.ListOptions{LabelSelector: "app=" + pinnedName}
 	eventually(ctx, t, "the controllers creating the ReplicaSet and Pods", 60*time.Second, func(ctx context.Context) error {
 		rss, err := e.c.Admin.AppsV1().ReplicaSets(warned).List(ctx, sel)
@@ -76,6 +79,7 @@ func testWarnMode(ctx context.Context, t *testing.T, e *env) {
 	if r.Err != nil {
 		t.Fatalf("want admitted with a warning:\n%s", r)
 	}
+	e.expect(admission("Deployment", warned, refusedName, "warned", harness.Deployer))
 	want := fmt.Sprintf("Warning: shipgate: Deployment %s/%s: ", warned, refusedName)
 	if !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "uses the tag latest") {
 		t.Errorf("kubectl's stderr lacks the warning %q … uses the tag latest:\n%s", want, r)

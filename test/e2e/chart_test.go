@@ -21,7 +21,7 @@ func testChartDryRun(ctx context.Context, t *testing.T, e *env) {
 		wantKinds []string
 	}{
 		"defaults: one replica on SQLite": {
-			values: map[string]any{"config": gatewayConfig()},
+			values: merge(chartValues(), map[string]any{"config": gatewayConfig(e.reg.Host)}),
 			wantKinds: []string{"ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "ClusterRole",
 				"ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
 				"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"},
@@ -29,10 +29,11 @@ func testChartDryRun(ctx context.Context, t *testing.T, e *env) {
 		"three replicas on PostgreSQL": {
 			values: map[string]any{
 				"replicas": 3,
-				"config": merge(gatewayConfig(), map[string]any{"audit": map[string]any{"checkpointKey": map[string]any{
+				"config": merge(gatewayConfig(e.reg.Host), map[string]any{"audit": map[string]any{"checkpointKey": map[string]any{
 					"secretRef": map[string]any{"name": "shipgate-audit-key", "key": "key"}}}}),
 				"store": map[string]any{"postgres": map[string]any{"urlSecret": map[string]any{"name": "shipgate-postgres"}}},
 				"rbac": map[string]any{"secrets": []any{
+					map[string]any{"name": keysSecret},
 					map[string]any{"name": "shipgate-audit-key"},
 					map[string]any{"name": "regcred", "namespace": enforced},
 				}},

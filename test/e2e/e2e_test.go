@@ -12,22 +12,75 @@ import (
 
 // Namespaces the scenarios run in.
 const (
-	// enforced has no binding of its own: the defaults, mode enforce.
+	// enforced has no binding of its own: the defaults, mode enforce,
+	// trusting the run's registry.
 	enforced = "team-a"
 	// warned matches the dev-* binding, mode warn.
 	warned = "dev-team-a"
+	// prod matches the prod-* binding (name and label env=prod): enforced,
+	// and every rollout needs two approvers from release-managers.
+	prod = "prod-payments"
 )
 
-// gatewayConfig is the chart's `config:` value for the run.
-func gatewayConfig() map[string]any {
+// keysSecret holds the public keys of the trust policy, in shipgate's own
+// namespace: the config names it with secretRef and the chart grants get
+// on it (rbac.secrets).
+const keysSecret = "shipgate-e2e-keys"
+
+// trustPolicy names the trust policy for the run's registry.
+const trustPolicy = "e2e-registry"
+
+// gatewayConfig is the chart's `config:` value for the run: images of the
+// run's registry (registryHost) must be signed by the release key and carry
+// a PASSED test result signed by the CI key, both public keys read from
+// keysSecret; production namespaces need two approvers.
+func gatewayConfig(registryHost string) map[string]any {
+	keyRef := func(ns, key string) map[string]any {
+		ref := map[string]any{"name": keysSecret, "key": key}
+		if ns != "" {
+			ref["namespace"] = ns
+		}
+		return map[string]any{"secretRef": ref}
+	}
 	return map[string]any{
 		"excludedNamespaces": []string{"kube-system", "kube-public", "kube-node-lease"},
-		"defaults":           map[string]any{"mode": "enforce"},
+		"defaults":           map[string]any{"mode": "enforce", "trust": []string{trustPolicy}},
 		"namespaces": []any{
 			map[string]any{"match": map[string]any{"names": []string{"dev-*"}}, "mode": "warn"},
+			map[string]any{
+				"match": map[string]any{"names": []string{"prod-*"}, "labels": map[string]string{"env": "prod"}},
+				"mode":  "enforce",
+				"approval": map[string]any{
+					"approvers":        2,
+					"groups":           []string{harness.GroupReleaseManagers},
+					"breakGlassGroups": []string{harness.GroupSREOncall},
+					"expiry":           map[string]any{"pending": "72h", "approved": "24h", "breakGlass": "1h"},
+				},
+			},
 		},
+		"trust": []any{map[string]any{
+			"name":   trustPolicy,
+			"images": []string{registryHost + "/**"},
+			"signatures": map[string]any{"threshold": 1, "authorities": []any{
+				// The namespace spelled out here, left to default (shipgate's
+				// own) for the CI key.
+				map[string]any{"name": "release-key", "key": keyRef(harness.Namespace, "release.pub")},
+			}},
+			"attestations": []any{map[string]any{
+				"predicateType": harness.TestResultPredicateType,
+				"authorities":   []any{map[string]any{"name": "ci-key", "key": keyRef("", "ci.pub")}},
+			}},
+		}},
 		"auth": map[string]any{"kubernetes": true},
+		// A signed checkpoint every 2s (the default is a minute), so the
+		// auditor's verification through the API has one to check.
+		"audit": map[string]any{"checkpointEvery": map[string]any{"interval": "2s"}},
 	}
+}
+
+// chartValues are the chart values beside config: get on the key Secret.
+func chartValues() map[string]any {
+	return map[string]any{"rbac": map[string]any{"secrets": []any{map[string]any{"name": keysSecret}}}}
 }
 
 // TestE2E runs shipgate behind a real kube-apiserver: the control plane
@@ -38,7 +91,13 @@ func TestE2E(t *testing.T) {
 	start := time.Now()
 	ctx := t.Context()
 	logger := log.New(os.Stderr, "e2e: ", log.Ltime|log.Lmicroseconds)
-	c, err := harness.StartCluster(ctx, harness.Options{Dir: t.TempDir(), Log: logger})
+	dir := t.TempDir()
+	// cosign first: a missing or wrong one fails before anything starts.
+	cs, err := harness.NewCosign(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := harness.StartCluster(ctx, harness.Options{Dir: dir, Log: logger})
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
 	}
@@ -53,21 +112,37 @@ func TestE2E(t *testing.T) {
 	})
 	logger.Printf("control plane ready in %s", time.Since(start).Round(time.Millisecond))
 
+	phase := time.Now()
+	reg, err := c.StartRegistry(ctx)
+	if err != nil {
+		t.Fatalf("starting the registry: %v", err)
+	}
+	logger.Printf("docker-registry serving http://%s in %s", reg.Host, time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
+	im, err := pushAndSign(ctx, cs, reg, logger.Printf)
+	if err != nil {
+		t.Fatalf("pushing and signing the images: %v", err)
+	}
+	logger.Printf("images pushed, signed and attested in %s", time.Since(phase).Round(time.Millisecond))
+
 	if err := grantUsers(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{enforced, warned} {
-		if err := c.EnsureNamespace(ctx, ns, nil); err != nil {
+	for ns, labels := range map[string]map[string]string{enforced: nil, warned: nil, prod: {"env": "prod"}} {
+		if err := c.EnsureNamespace(ctx, ns, labels); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := storeKeys(ctx, c, im); err != nil {
+		t.Fatal(err)
+	}
 	installStart := time.Now()
-	sg, err := c.InstallShipgate(ctx, harness.InstallOptions{Config: gatewayConfig()})
+	sg, err := c.InstallShipgate(ctx, harness.InstallOptions{Config: gatewayConfig(reg.Host), Values: chartValues()})
 	if err != nil {
 		t.Fatalf("installing shipgate: %v", err)
 	}
 	logger.Printf("shipgate installed and serving in %s", time.Since(installStart).Round(time.Millisecond))
-	e := &env{c: c, sg: sg, log: logger}
+	e := &env{c: c, sg: sg, log: logger, reg: reg, im: im}
 
 	steps := []struct {
 		name string
@@ -78,9 +153,20 @@ func TestE2E(t *testing.T) {
 		{"warn namespace admits with shipgate's warnings", testWarnMode},
 		{"controllers' ReplicaSet and Pods pass the webhooks", testControllerObjects},
 		{"kube-system is not judged", testKubeSystemNotJudged},
+		{"a signed CronJob is admitted; its schedule starts", testCronJobAdmitted},
+		{"a signed, tested Deployment is admitted; its ReplicaSet and Pods inherit, pinned", testSignedRollout},
+		{"a StatefulSet's Pods inherit, pinned", testStatefulSet},
+		{"unsigned, latest and FAILED images are refused with shipgate's reasons", testRefusals},
+		{"server-side dry runs leave no record and no approval request", testDryRunsLeaveNothing},
+		{"the tag moves mid-rollout; a scale-up's Pods run the recorded digest", testTagMoves},
+		{"a Pod claiming the ReplicaSet, created by the deployer, is judged as a bare Pod", testBarePodClaimingOwner},
+		{"kubectl debug: an unsigned ephemeral container is refused, a signed one admitted", testEphemeral},
+		{"a production rollout waits for two approvals", testApprovals},
+		{"the CronJob's Job and Pods inherit; a Job made from it by hand is a bare Job", testCronJobInherits},
+		{"an auditor reads the log through the API", testAuditAPI},
 		{"every rendered chart object passes server-side dry run", testChartDryRun},
 		{"fail closed", testFailClosed},
-		{"audit log verifies", testAuditVerifies},
+		{"audit log holds exactly the expected records and verifies", testAuditVerifies},
 	}
 	for _, s := range steps {
 		stepStart := time.Now()
@@ -94,10 +180,26 @@ type env struct {
 	c   *harness.Cluster
 	sg  *harness.Shipgate
 	log *log.Logger
+	reg *harness.Registry
+	im  *images
+
+	// want is every record the scenarios expect in the audit log.
+	want []wantRecord
+	// prodApproval is the approval request of the production rollout.
+	prodApproval string
+	// web is what testSignedRollout saw the controllers make.
+	web struct {
+		rs, rsUID string
+		pods      []string
+	}
 }
 
 // grantUsers gives the token file's people their cluster rights: everyone
-// who deploys may edit workloads anywhere, the auditor may read.
+// who deploys may edit workloads anywhere and add ephemeral containers
+// (kubectl debug; edit does not grant it), the auditor may read and query
+// the audit API, and the release managers may read and vote on approvals in
+// the production namespace (docs/approvals.md). The deployer has no right on
+// approvals at all.
 func grantUsers(ctx context.Context, c *harness.Cluster) error {
 	bindings := `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -114,7 +216,73 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupAuditors + `}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: e2e-debugger
+rules:
+- apiGroups: [""]
+  resources: [pods/ephemeralcontainers]
+  verbs: [get, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: e2e-developers-debug
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-debugger}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupDevelopers + `}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: shipgate-auditor
+rules:
+- apiGroups: [shipgate.dev]
+  resources: [auditevents]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: e2e-auditors-shipgate
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-auditor}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupAuditors + `}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: shipgate-approver
+rules:
+- apiGroups: [shipgate.dev]
+  resources: [approvals]
+  verbs: [get, list, approve, reject]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: e2e-release-managers-approve
+  namespace: ` + prod + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
 `
+	if err := c.EnsureNamespace(ctx, prod, map[string]string{"env": "prod"}); err != nil {
+		return err
+	}
 	_, err := c.MustKubectl(ctx, harness.Admin, bindings, "apply", "-f", "-")
+	return err
+}
+
+// storeKeys puts the release and CI public keys into keysSecret, where the
+// trust policy's secretRefs point.
+func storeKeys(ctx context.Context, c *harness.Cluster, im *images) error {
+	if err := c.EnsureNamespace(ctx, harness.Namespace, nil); err != nil {
+		return err
+	}
+	_, err := c.MustKubectl(ctx, harness.Admin, "", "create", "secret", "generic", keysSecret, "-n", harness.Namespace,
+		"--from-file=release.pub="+im.release.Pub, "--from-file=ci.pub="+im.ci.Pub)
 	return err
 }

@@ -1,11 +1,14 @@
 // Package harness starts what the e2e suite runs: etcd, kube-apiserver
 // (static tokens, RBAC and Node authorization, service account tokens) and
 // kube-controller-manager on free loopback ports in a temporary directory;
-// shipgate installed as the chart installs it, but running on loopback; and
-// kubectl as the token file's users. Every process logs to a file in the
-// run's directory; Cluster.Logs shows their tails for a failure.
+// Debian's docker-registry on loopback with its own config and storage
+// (the package is installed with apt-get when missing); shipgate installed
+// as the chart installs it, but running on loopback; kubectl as the token
+// file's users; and the cosign CLI, offline, for signing and attesting.
+// Every process logs to a file in the run's directory; Cluster.Logs shows
+// their tails for a failure.
 //
 // Nothing here is built on the fly except shipgate itself: the control
 // plane, kubectl and helm come from the cache scripts/e2e-build.sh fills,
-// and a missing one is an error that names it.
+// cosign from `make cosign`, and a missing one is an error that names it.
 package harness

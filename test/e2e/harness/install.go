@@ -19,13 +19,17 @@ type InstallOptions struct {
 	// Config is the chart's `config:` value, the GatewayConfig without
 	// apiVersion and kind.
 	Config map[string]any
+	// Values are more chart values (rbac.secrets, …), set beside config
+	// and the webhook's URL.
+	Values map[string]any
 }
 
 // InstallShipgate installs shipgate the way the chart does, except that the
-// process runs on loopback (the binary StartCluster built): it renders the chart with a URL clientConfig and the run's CA, applies the
-// chart's service account and RBAC, starts `shipgate serve` with the
-// chart's config as that service account, and registers the chart's two
-// webhook configurations.
+// process runs on loopback (the binary StartCluster built): it renders the
+// chart with a URL clientConfig and the run's CA, applies the chart's
+// service account and RBAC, starts `shipgate serve` with the chart's
+// config as that service account (key Secrets the config names must exist
+// by then), and registers the chart's two webhook configurations.
 func (c *Cluster) InstallShipgate(ctx context.Context, o InstallOptions) (*Shipgate, error) {
 	port, err := freePort()
 	if err != nil {
@@ -36,10 +40,13 @@ func (c *Cluster) InstallShipgate(ctx context.Context, o InstallOptions) (*Shipg
 	if s.client, err = tlsClient(c.CA.PEM); err != nil {
 		return nil, err
 	}
-	s.Manifest, err = c.RenderChart(ctx, map[string]any{
-		"config":  o.Config,
-		"webhook": map[string]any{"url": s.URL, "caBundle": string(c.CA.PEM)},
-	})
+	values := map[string]any{}
+	for k, v := range o.Values {
+		values[k] = v
+	}
+	values["config"] = o.Config
+	values["webhook"] = map[string]any{"url": s.URL, "caBundle": string(c.CA.PEM)}
+	s.Manifest, err = c.RenderChart(ctx, values)
 	if err != nil {
 		return nil, err
 	}

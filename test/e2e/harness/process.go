@@ -98,6 +98,11 @@ func (p *Process) Tail(n int) string {
 	if err != nil {
 		return fmt.Sprintf("(reading %s: %v)", p.LogPath, err)
 	}
+	return tail(b, n)
+}
+
+// tail is the last n lines of b, for an error message.
+func tail(b []byte, n int) string {
 	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -119,4 +123,70 @@ func tlsClient(caPEM []byte) (*http.Client, error) {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 	}, nil
+}
+
+// API runs a shipgate command that calls the gateway's REST API (approvals
+// approve, audit query, …) as a user of the token file: --server, --token
+// and --certificate-authority are added. It returns what the command
+// printed (stdout and stderr together) and an error when it exited
+// non-zero.
+func (s *Shipgate) API(ctx context.Context, user string, args ...string) (string, error) {
+	u, ok := s.c.Users[user]
+	if !ok {
+		return "", fmt.Errorf("no user %q in the token file", user)
+	}
+	full := append(append([]string(nil), args...),
+		"--server", s.URL, "--token", u.Token, "--certificate-authority", s.c.CA.CertFile)
+	out, err := s.CLI(ctx, full...)
+	if err != nil {
+		// Failure messages name the command line: not the token.
+		err = errors.New(strings.ReplaceAll(err.Error(), u.Token, "<"+user+"'s token>"))
+	}
+	return out, err
+}
+
+// LogLine is one decision shipgate logged ("admission decision").
+type LogLine struct {
+	Decision  string   `json:"decision"`
+	Webhook   string   `json:"webhook"`
+	Kind      string   `json:"kind"`
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	User      string   `json:"user"`
+	Class     string   `json:"class"`
+	Verdict   string   `json:"verdict"`
+	Reasons   []string `json:"reasons"`
+}
+
+// Decision finds the log line of decision id (the id kubectl's message
+// and the audit record carry) in shipgate's JSON log.
+func (s *Shipgate) Decision(id string) (LogLine, error) {
+	lines := s.Decisions(func(l LogLine) bool { return l.Decision == id })
+	if len(lines) == 0 {
+		return LogLine{}, fmt.Errorf("shipgate logged no decision %q", id)
+	}
+	return lines[0], nil
+}
+
+// Decisions are the decisions in shipgate's JSON log that keep says to
+// keep, in order.
+func (s *Shipgate) Decisions(keep func(LogLine) bool) []LogLine {
+	if s.proc == nil {
+		return nil
+	}
+	b, err := os.ReadFile(s.proc.LogPath)
+	if err != nil {
+		return nil
+	}
+	var out []LogLine
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if !bytes.Contains(line, []byte(`"admission decision"`)) {
+			continue
+		}
+		var l LogLine
+		if json.Unmarshal(line, &l) == nil && keep(l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
