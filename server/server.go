@@ -244,6 +244,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return s.recorder.Run(bg)
 	})
 	g.Go(func() error { return s.approvals.Run(bg) })
+	g.Go(func() error { return s.refreshTrust(bg) })
 	if s.nsCache != nil {
 		s.nsCache.Start(bg)
 	}

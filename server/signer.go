@@ -40,6 +40,26 @@ func (s *Server) compileTrust(ctx context.Context, cfg *config.GatewayConfig) (*
 	return t, nil
 }
 
+// trustRefresh is how often the keys and certificates the trust policies
+// name are read again: a key in a Secret or a file can be rotated or
+// revoked without touching the configuration.
+const trustRefresh = 30 * time.Second
+
+// refreshTrust reads the trust policies' sources every trustRefresh and
+// puts them in force when any of them changed.
+func (s *Server) refreshTrust(ctx context.Context) error {
+	t := time.NewTicker(trustRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.reloadTrust(s.config())
+		}
+	}
+}
+
 // reloadTrust puts the trust policies of a reloaded configuration in
 // force. When a key cannot be read, the policies in force stay.
 func (s *Server) reloadTrust(cfg *config.GatewayConfig) {
@@ -52,7 +72,10 @@ func (s *Server) reloadTrust(cfg *config.GatewayConfig) {
 		s.log.Error("trust policies not reloaded; keeping the last good ones", "error", err.Error())
 		return
 	}
-	s.verifier.SetTrust(t)
+	if t.Revision() != s.verifier.TrustRevision() {
+		s.verifier.SetTrust(t)
+		s.log.Info("trust policies reloaded", "revision", t.Revision())
+	}
 }
 
 // trustFor is the trust policies bound to a namespace, for /v1/verify.

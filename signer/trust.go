@@ -213,6 +213,16 @@ func compileAuthority(ca *config.Authority, read ReadSource, record func([]byte)
 	return a, nil
 }
 
+// Revision changes whenever any trust policy's does: its patterns,
+// authorities or their key material.
+func (t *Trust) Revision() string {
+	h := sha256.New()
+	for _, p := range t.order {
+		h.Write([]byte(p.name + "\x00" + p.revision + "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
 // keyID names a public key: "sha256:" and the hex SHA-256 of its DER
 // (SubjectPublicKeyInfo) encoding.
 func keyID(pub crypto.PublicKey) (string, error) {

@@ -109,6 +109,9 @@ func cmp(d, def time.Duration) time.Duration {
 // a policy whose revision changed no longer match any lookup.
 func (v *Verifier) SetTrust(t *Trust) { v.trust.Store(t) }
 
+// TrustRevision is the revision of the trust policies in force.
+func (v *Verifier) TrustRevision() string { return v.trust.Load().Revision() }
+
 // RegistryRequests is how many HTTP requests were sent to registries.
 func (v *Verifier) RegistryRequests() int64 { return v.reg.tr.requests.Load() }
 

@@ -65,7 +65,8 @@ func (m *Mutator) pin(ctx context.Context, req *Request) ([]byte, []string) {
 	cfg := m.config()
 	kind := workloadKind(req)
 	switch {
-	case slices.Contains(cfg.ExcludedNamespaces, req.Namespace), kind == "", req.SubResource != "",
+	case slices.Contains(cfg.ExcludedNamespaces, req.Namespace), kind == "",
+		req.SubResource != "" && req.SubResource != "ephemeralcontainers",
 		req.Operation != "CREATE" && req.Operation != "UPDATE":
 		return nil, nil
 	case kind != "Pod" && !cfg.Verification.PinTemplates:
@@ -79,7 +80,7 @@ func (m *Mutator) pin(ctx context.Context, req *Request) ([]byte, []string) {
 	if req.Operation == "UPDATE" && len(req.OldObject.Raw) > 0 {
 		old, _ = workload.DecodeTemplate(kind, req.OldObject.Raw, workload.Prevalidated())
 	}
-	cls, err := workload.Classify(ctx, workload.Request{Operation: string(req.Operation), Username: req.UserInfo.Username}, obj, old, m.opts.owners, controllers(cfg))
+	cls, err := workload.Classify(ctx, workload.Request{Operation: string(req.Operation), SubResource: req.SubResource, Username: req.UserInfo.Username}, obj, old, m.opts.owners, controllers(cfg))
 	if err != nil {
 		return nil, []string{"shipgate: images were not pinned: checking the owner: " + err.Error()}
 	}
@@ -91,7 +92,7 @@ func (m *Mutator) pin(ctx context.Context, req *Request) ([]byte, []string) {
 	case workload.Rollout:
 		digests = m.resolve(ctx, req, cfg, obj)
 	}
-	return imagePatch(obj, digests), warnings
+	return imagePatch(obj, digests, req.SubResource == "ephemeralcontainers"), warnings
 }
 
 // inherited returns the digests recorded for the owner of an inherited
@@ -121,8 +122,12 @@ func (m *Mutator) resolve(ctx context.Context, req *Request, cfg *config.Gateway
 		return nil
 	}
 	b := cfg.Resolve(req.Namespace, labels).Binding
+	ephemeral := req.SubResource == "ephemeralcontainers"
 	var refs []string
 	for _, c := range obj.Containers {
+		if ephemeral != (c.Type == workload.Ephemeral) {
+			continue // the subresource adds ephemeral containers; nothing else changes
+		}
 		if img, err := workload.ParseImage(c.Image); err == nil && img.Digest == "" && !img.IsLatest() {
 			refs = append(refs, c.Image)
 		}
@@ -142,8 +147,9 @@ func (m *Mutator) resolve(ctx context.Context, req *Request, cfg *config.Gateway
 
 // imagePatch replaces each image that has a digest in digests and carries
 // none yet with its pinned form. Ephemeral containers are added through
-// their own subresource and are not patched here.
-func imagePatch(obj *workload.Object, digests map[string]string) []byte {
+// their own subresource: they are patched in that request (ephemeral
+// true) and only there.
+func imagePatch(obj *workload.Object, digests map[string]string, ephemeral bool) []byte {
 	if len(digests) == 0 {
 		return nil
 	}
@@ -151,7 +157,7 @@ func imagePatch(obj *workload.Object, digests map[string]string) []byte {
 	pointers := obj.ImagePointers()
 	for i, c := range obj.Containers {
 		d := digests[c.Image]
-		if d == "" || c.Type == workload.Ephemeral {
+		if d == "" || (c.Type == workload.Ephemeral) != ephemeral {
 			continue
 		}
 		if pinned := signer.PinnedRef(c.Image, d); pinned != c.Image {

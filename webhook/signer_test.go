@@ -205,3 +205,32 @@ func TestLastKnownGoodIsAWarningAndANote(t *testing.T) {
 		t.Errorf("the audit record's details %s lack the last-known-good note", rec.Details)
 	}
 }
+
+// TestEphemeralContainersArePinned: kubectl debug's container (the
+// pods/ephemeralcontainers subresource) is pinned to the digest that
+// verified, and the Pod's other containers are left as they are.
+func TestEphemeralContainersArePinned(t *testing.T) {
+	p := newPinning(t)
+	ref, digest := p.imgs.Push(t, "tools/debug", "1.1", signer.TestsPassed)
+	pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"shop"},
+		"spec":{"containers":[{"name":"web","image":"registry.example.com/web:1"}],
+		"ephemeralContainers":[{"name":"debugger","image":%q}]}}`, ref)
+	raw := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e1",
+		"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"subResource":"ephemeralcontainers",
+		"namespace":"shop","operation":"UPDATE","userInfo":{"username":%q},"object":%s,"oldObject":%s}}`,
+		deployerUser, pod, strings.Replace(pod, `,
+		"ephemeralContainers":[{"name":"debugger","image":"`+ref+`"}]`, "", 1))
+	req, err := DecodeReview([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := p.mutate.Handle(t.Context(), req)
+	var ops []patchOp
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatalf("patch %s: %v (warnings %q)", resp.Patch, err, resp.Warnings)
+	}
+	want := patchOp{Op: "replace", Path: "/spec/ephemeralContainers/0/image", Value: ref + "@" + digest}
+	if len(ops) != 1 || ops[0] != want {
+		t.Errorf("patch %+v, want only %+v", ops, want)
+	}
+}
