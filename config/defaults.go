@@ -23,6 +23,19 @@ const (
 	// DefaultWebhookTimeout is the API server's own default for a webhook
 	// registered without timeoutSeconds.
 	DefaultWebhookTimeout = 10 * time.Second
+	// DefaultMaxInFlight is 256 admissions at once per replica. A judged
+	// admission whose verification is cached takes about 0.1 ms of CPU
+	// (docs/performance.md), so 256 of them are tens of milliseconds of
+	// work on two cores; admissions waiting on a registry or the store take
+	// no CPU, and 256 leaves room for a burst of them without letting a
+	// queue grow into the API server's 10 s timeout.
+	DefaultMaxInFlight = 256
+	// DefaultMaxRequestsPerConnection is 1000 requests per connection: one
+	// TLS handshake per thousand admissions is a small cost next to the
+	// admissions, and at 100 admissions/s an API server's connection moves
+	// every 10 s, so a replica that was added or restarted soon gets its
+	// share.
+	DefaultMaxRequestsPerConnection = 1000
 	// DefaultCheckpointRecords and DefaultCheckpointInterval: a signed
 	// checkpoint every 1,000 records or every minute, whichever comes first,
 	// so at most a minute of log is not yet covered by a signature.
@@ -88,6 +101,12 @@ func (c *GatewayConfig) ApplyDefaults() {
 	}
 	if c.Webhook.DefaultTimeout.Duration == 0 {
 		c.Webhook.DefaultTimeout.Duration = DefaultWebhookTimeout
+	}
+	if c.Webhook.MaxInFlight == 0 {
+		c.Webhook.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Webhook.MaxRequestsPerConnection == 0 {
+		c.Webhook.MaxRequestsPerConnection = DefaultMaxRequestsPerConnection
 	}
 	if c.Webhook.Controllers == nil {
 		c.Webhook.Controllers = make(map[string][]string)

@@ -25,6 +25,9 @@ func TestApplyDefaults(t *testing.T) {
 				if c.Webhook.TimeoutMargin.Duration != 500*time.Millisecond || c.Webhook.DefaultTimeout.Duration != 10*time.Second {
 					t.Errorf("webhook = %+v", c.Webhook)
 				}
+				if w := c.Webhook; w.MaxInFlight != 256 || w.MaxRequestsPerConnection != 1000 {
+					t.Errorf("webhook.maxInFlight = %d, maxRequestsPerConnection = %d, want 256 and 1000", w.MaxInFlight, w.MaxRequestsPerConnection)
+				}
 				if e := c.Audit.CheckpointEvery; e.Records != 1000 || e.Interval.Duration != time.Minute {
 					t.Errorf("audit.checkpointEvery = %+v", e)
 				}
@@ -48,14 +51,19 @@ func TestApplyDefaults(t *testing.T) {
 			in: GatewayConfig{
 				Defaults: Binding{Mode: ModeAudit},
 				Webhook: Webhook{
-					TimeoutMargin: Duration{time.Second},
-					Controllers:   map[string][]string{"Job": {"system:serviceaccount:ci:batch"}},
+					TimeoutMargin:            Duration{time.Second},
+					MaxInFlight:              8,
+					MaxRequestsPerConnection: 50,
+					Controllers:              map[string][]string{"Job": {"system:serviceaccount:ci:batch"}},
 				},
 				Audit: Audit{CheckpointEvery: CheckpointEvery{Records: 10}},
 			},
 			check: func(t *testing.T, c *GatewayConfig) {
 				if c.Defaults.Mode != ModeAudit || c.Webhook.TimeoutMargin.Duration != time.Second || c.Audit.CheckpointEvery.Records != 10 {
 					t.Errorf("a set value was overwritten: %+v %+v %+v", c.Defaults, c.Webhook, c.Audit)
+				}
+				if c.Webhook.MaxInFlight != 8 || c.Webhook.MaxRequestsPerConnection != 50 {
+					t.Errorf("webhook load bounds overwritten: %+v", c.Webhook)
 				}
 				if got := c.Webhook.Controllers["Job"]; !slices.Equal(got, []string{"system:serviceaccount:ci:batch"}) {
 					t.Errorf("webhook.controllers[Job] = %v, want the config's own", got)

@@ -103,8 +103,9 @@ store-webhook.yaml:6: audit.checkpointKey: must set exactly one of data, file or
 store-webhook.yaml:7: audit.checkpointEvery.records: must be positive, got -1
 store-webhook.yaml:9: webhook.timeoutMargin: must be less than webhook.defaultTimeout (40s), got 45s
 store-webhook.yaml:10: webhook.defaultTimeout: must be at most 30s, the API server's limit for admission webhooks, got 40s
-store-webhook.yaml:12: webhook.controllers["Deploymnt"]: unknown kind "Deploymnt": must be one of CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
-store-webhook.yaml:13: webhook.controllers["Job"][0]: must not be empty`,
+store-webhook.yaml:11: webhook.maxInFlight: must be positive, got -3
+store-webhook.yaml:13: webhook.controllers["Deploymnt"]: unknown kind "Deploymnt": must be one of CronJob, DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
+store-webhook.yaml:14: webhook.controllers["Job"][0]: must not be empty`,
 	"sqlite-no-path.yaml": `sqlite-no-path.yaml:3: store.url: sqlite:// needs a file path, such as sqlite:///var/lib/shipgate/shipgate.db`,
 	"merge.yaml":          `merge.yaml:12: namespaces[2].mode: must be one of enforce, warn, audit, got "blocking"`,
 }

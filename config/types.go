@@ -225,6 +225,17 @@ type Webhook struct {
 	// DefaultTimeout applies when a request carries no ?timeout=. Default 10s,
 	// the API server's own default for admission webhooks.
 	DefaultTimeout Duration `yaml:"defaultTimeout,omitempty" json:"defaultTimeout,omitempty"`
+	// MaxInFlight bounds the admissions (/validate and /mutate together)
+	// one replica works on at once. Past it a request is answered at once
+	// without being judged: refused with status code 429 in an enforced
+	// namespace, allowed with a warning in a warn or audit one, allowed
+	// unpinned with a warning by /mutate. Default 256.
+	MaxInFlight int `yaml:"maxInFlight,omitempty" json:"maxInFlight,omitempty"`
+	// MaxRequestsPerConnection is how many requests one client connection
+	// carries before shipgate closes it gracefully (an HTTP/2 GOAWAY), so
+	// that an API server holding one connection open reconnects and the
+	// Service can spread it over the replicas. Default 1000.
+	MaxRequestsPerConnection int `yaml:"maxRequestsPerConnection,omitempty" json:"maxRequestsPerConnection,omitempty"`
 	// Controllers maps a workload kind to the usernames allowed to create
 	// objects that inherit from an owner of that kind. Defaults to
 	// kube-controller-manager's service accounts.

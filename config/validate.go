@@ -185,7 +185,7 @@ func (v *validator) audit(a Audit) {
 	positive(v, "audit.checkpointEvery.interval", a.CheckpointEvery.Interval, "1m")
 }
 
-// webhook checks the deadlines and the controller users.
+// webhook checks the deadlines, the load bounds and the controller users.
 func (v *validator) webhook(w Webhook) {
 	positive(v, "webhook.timeoutMargin", w.TimeoutMargin, "500ms")
 	positive(v, "webhook.defaultTimeout", w.DefaultTimeout, "10s")
@@ -194,6 +194,12 @@ func (v *validator) webhook(w Webhook) {
 	}
 	if w.TimeoutMargin.Duration > 0 && w.TimeoutMargin.Duration >= w.DefaultTimeout.Duration {
 		v.add("webhook.timeoutMargin", "must be less than webhook.defaultTimeout (%s), got %s", w.DefaultTimeout.Duration, w.TimeoutMargin.Duration)
+	}
+	if w.MaxInFlight <= 0 {
+		v.add("webhook.maxInFlight", "must be positive, got %d", w.MaxInFlight)
+	}
+	if w.MaxRequestsPerConnection <= 0 {
+		v.add("webhook.maxRequestsPerConnection", "must be positive, got %d", w.MaxRequestsPerConnection)
 	}
 	known := DefaultControllers()
 	for _, kind := range slices.Sorted(maps.Keys(w.Controllers)) {

@@ -129,6 +129,16 @@ func TestValidate(t *testing.T) {
 			change: func(c *GatewayConfig) { c.Store.URL = "user:pass@db/shipgate" },
 			want:   []string{"store.url: must start with sqlite://, postgres:// or postgresql://, got no scheme"},
 		},
+		"load bounds that are not positive": {
+			change: func(c *GatewayConfig) {
+				c.Webhook.MaxInFlight = -1
+				c.Webhook.MaxRequestsPerConnection = -5
+			},
+			want: []string{
+				"webhook.maxInFlight: must be positive, got -1",
+				"webhook.maxRequestsPerConnection: must be positive, got -5",
+			},
+		},
 		"a timeout margin as long as the timeout": {
 			change: func(c *GatewayConfig) { c.Webhook.TimeoutMargin = Duration{10 * time.Second} },
 			want:   []string{"webhook.timeoutMargin: must be less than webhook.defaultTimeout (10s), got 10s"},
@@ -168,6 +178,8 @@ func TestValidateWithoutDefaults(t *testing.T) {
 		`audit.checkpointEvery.interval: must be a positive duration such as "1m", got 0s`,
 		`webhook.timeoutMargin: must be a positive duration such as "500ms", got 0s`,
 		`webhook.defaultTimeout: must be a positive duration such as "10s", got 0s`,
+		`webhook.maxInFlight: must be positive, got 0`,
+		`webhook.maxRequestsPerConnection: must be positive, got 0`,
 		`verification.registryTimeout: must be a positive duration such as "5s", got 0s`,
 		`verification.cacheTTL: must be a positive duration such as "1h", got 0s`,
 		`verification.failureTTL: must be a positive duration such as "10s", got 0s`,

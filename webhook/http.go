@@ -25,13 +25,18 @@ type Handler interface {
 type Timing func() (defaultTimeout, margin time.Duration)
 
 // Serve adapts h to HTTP: it caps and decodes the body, derives the
-// deadline from ?timeout=, recovers panics, writes the AdmissionReview
-// answer and records metrics. name is "mutate" or "validate".
-func Serve(name string, h Handler, timing Timing, metrics *Metrics, log *slog.Logger) http.Handler {
+// deadline from ?timeout=, sheds the request when a gate (WithGate) is
+// full, recovers panics, writes the AdmissionReview answer and records
+// metrics. name is "mutate" or "validate".
+func Serve(name string, h Handler, timing Timing, metrics *Metrics, log *slog.Logger, opts ...ServeOption) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &adapter{name: name, h: h, timing: timing, metrics: metrics, log: log}
+	a := &adapter{name: name, h: h, timing: timing, metrics: metrics, log: log}
+	for _, opt := range opts {
+		opt(a)
+	}
+	return a
 }
 
 type adapter struct {
@@ -40,6 +45,7 @@ type adapter struct {
 	timing  Timing
 	metrics *Metrics
 	log     *slog.Logger
+	gate    *Gate
 }
 
 func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,8 +78,22 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), a.budget(r))
 	defer cancel()
-	resp := a.handle(ctx, req)
+	var resp Response
+	outcome := ""
+	if a.gate.enter() {
+		resp = a.handle(ctx, req)
+		a.gate.leave()
+	} else {
+		var mode string
+		if resp, mode = a.shed(ctx, req); mode != "" {
+			a.gate.shed.WithLabelValues(a.name, mode).Inc()
+			outcome = "shed"
+		}
+	}
 	resp.UID = req.UID
+	if outcome == "" {
+		outcome = resp.outcome()
+	}
 
 	out, err := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -87,7 +107,7 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
-	a.metrics.observe(a.name, workloadKind(req), resp.outcome(), time.Since(start))
+	a.metrics.observe(a.name, workloadKind(req), outcome, time.Since(start))
 }
 
 // handle runs the handler, turning a panic that escaped it into a refusal.

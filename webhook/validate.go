@@ -56,7 +56,9 @@ func (v *Validator) Decide(ctx context.Context, req *Request) (d *Decision) {
 		}
 		v.log(d, time.Since(start))
 	}()
-	v.decide(ctx, req, d)
+	dctx, cancel := v.decideContext(ctx)
+	defer cancel()
+	v.decide(dctx, req, d)
 	d.settle()
 	if d.obj != nil {
 		v.recordRollout(ctx, d, d.obj)
