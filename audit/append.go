@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -19,7 +20,19 @@ type job struct {
 	rec  Record
 	body []byte
 	done chan result
+	// ctx is the caller's: its deadline bounds the transaction that holds
+	// the record, so a record is never committed after its caller gave up.
+	ctx context.Context
+	// state is jobQueued until the writer takes the job (jobTaken) or the
+	// caller gives up on it first (jobAbandoned: it is never written).
+	state atomic.Int32
 }
+
+const (
+	jobQueued int32 = iota
+	jobTaken
+	jobAbandoned
+)
 
 type result struct {
 	seq uint64
@@ -28,15 +41,21 @@ type result struct {
 
 // Append writes r to the log and returns its seq once the transaction that
 // holds it has committed. A record whose RequestUID is already in the log is
-// not written again: Append returns the seq of the one that is. If ctx ends
-// while the record is queued or being committed, Append returns ctx's error
-// but the record may still be committed; retrying with the same RequestUID
-// is safe.
+// not written again: Append returns the seq of the one that is.
+//
+// ctx's deadline bounds the transaction that holds the record, so the log
+// never says what the caller could not hear: when ctx ends while the record
+// is queued, it is dropped; while it is being committed, Append waits for
+// that transaction, which ends by the same deadline, and reports whether it
+// committed. An error from Append means the record is not in the log (a
+// failed COMMIT excepted: then it may be; retrying with the same RequestUID
+// is safe).
 func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
 	j, err := l.prepare(r)
 	if err != nil {
 		return 0, err
 	}
+	j.ctx = ctx
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -53,7 +72,11 @@ func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
 	case res := <-j.done:
 		return res.seq, res.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("appending a %s record: %w", r.Event, ctx.Err())
+		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
+			return 0, fmt.Errorf("appending a %s record: %w", r.Event, ctx.Err())
+		}
+		res := <-j.done // the writer has it; its transaction ends by ctx's deadline
+		return res.seq, res.err
 	}
 }
 
@@ -82,7 +105,7 @@ func (l *Log) prepare(r Record) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("appending a record: %w: %w", ErrInvalidRecord, err)
 	}
-	return &job{rec: r, body: body, done: make(chan result, 1)}, nil
+	return &job{rec: r, body: body, done: make(chan result, 1), ctx: context.Background()}, nil
 }
 
 // clean makes a string that is also stored in a query column valid UTF-8

@@ -87,6 +87,10 @@ func (l *Log) gather(batch []*job, last int) []*job {
 // failed, not the commit, each record is retried alone, so one record the
 // database refuses does not fail the others queued with it.
 func (l *Log) commit(batch []*job) {
+	batch = l.claim(batch)
+	if len(batch) == 0 {
+		return
+	}
 	seqs, err := l.commitOnce(batch)
 	if err != nil {
 		l.opts.logger.Warn("committing audit records", "records", len(batch), "error", err)
@@ -111,8 +115,34 @@ func (l *Log) commit(batch []*job) {
 // log, so it is not retried record by record.
 var errCommitting = errors.New("committing")
 
+// claim takes the jobs of batch whose callers still wait: a job abandoned
+// in the queue is dropped unanswered, one whose caller's context has
+// ended is answered with its error.
+func (l *Log) claim(batch []*job) []*job {
+	kept := batch[:0]
+	for _, j := range batch {
+		if !j.state.CompareAndSwap(jobQueued, jobTaken) && j.state.Load() != jobTaken {
+			continue
+		}
+		if err := j.ctx.Err(); err != nil {
+			j.done <- result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)}
+			continue
+		}
+		kept = append(kept, j)
+	}
+	return kept
+}
+
 func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.commitTimeout)
+	// The transaction ends by the earliest caller's deadline: a record is
+	// never committed after the caller it answers has given up.
+	deadline := time.Now().Add(l.opts.commitTimeout)
+	for _, j := range batch {
+		if dl, ok := j.ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if l.conn == nil {
 		if err := l.openConn(ctx); err != nil {
