@@ -83,16 +83,35 @@ func crashChild(t *testing.T, url, prefix string) (*exec.Cmd, func() []string) {
 		t.Fatal(err)
 	}
 	var acked []string
+	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if uid, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
+				mu.Lock()
 				acked = append(acked, uid)
+				mu.Unlock()
 			}
 		}
 	}()
+	// Wait until the child is appending (starting a test binary under the
+	// race detector on a busy machine takes a while), so the kill lands
+	// mid-load whatever the machine's speed.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child acknowledged %d appends in 60 s; stderr: %s", n, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return cmd, func() []string {
 		<-done
 		if s := stderr.String(); strings.Contains(s, "child") {
@@ -126,7 +145,7 @@ func TestCrashSafety(t *testing.T) {
 					cmd, wait := crashChild(t, url, fmt.Sprintf("r%d-p%d", round, p))
 					cmds, waits = append(cmds, cmd), append(waits, wait)
 				}
-				time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+				time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 				for _, cmd := range cmds {
 					if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 						t.Fatal(err)
