@@ -46,6 +46,3 @@ func (c *cache) get(key string, now time.Time) (*Result, bool) {
 func (c *cache) put(key string, res *Result, expires time.Time) {
 	c.entries.Add(key, cacheEntry{res: res.clone(), expires: expires})
 }
-
-// len is the number of entries, expired ones included until touched.
-func (c *cache) len() int { return c.entries.Len() }

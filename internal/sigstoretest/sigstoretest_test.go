@@ -189,7 +189,7 @@ func TestForeignProofsAreRefused(t *testing.T) {
 		want string
 	}{
 		"this TSA":    {tsa.Timestamp(t, sig, at), ""},
-		"another TSA": {otherTSA.Timestamp(t, sig, at), "certificate signed by unknown authority"},
+		"another TSA": {otherTSA.Timestamp(t, sig, at), "certificate embedded in the TSR does not match the provided TSA certificate"},
 		"other bytes": {tsa.Timestamp(t, []byte(payload), at), "hashed messages don't match"},
 	}
 	co := &cosign.CheckOpts{
