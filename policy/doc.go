@@ -9,7 +9,10 @@
 // per policy set up front: compile once, evaluate many. Update compiles a new
 // revision completely before swapping it in with one atomic pointer store,
 // so an evaluation sees either the old revision or the new one, never a mix
-// and never a half-built one.
+// and never a half-built one. Check compiles a bundle without putting it
+// in force, so a source that assembles policy from many parts (policy/kube
+// and its ConfigMaps) can leave a broken part out before it calls Update;
+// Update then takes what Check compiled instead of compiling it again.
 //
 // # Policy sets
 //

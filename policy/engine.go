@@ -23,6 +23,8 @@ type Engine struct {
 	// mu serialises Update; Evaluate never takes it.
 	mu  sync.Mutex
 	rev atomic.Pointer[revision]
+	// checked holds what Check compiled, for the next Update (check.go).
+	checked checkCache
 }
 
 // revision is one complete, compiled state of all policy. It is never
@@ -76,10 +78,13 @@ func (e *Engine) Update(cluster *Bundle, namespaces map[string]*Bundle) error {
 		old = &revision{}
 	}
 
+	checked := e.checked.take()
 	next := &revision{namespaces: map[string]*unit{}, failed: map[string]failure{}}
 	d := cluster.Digest()
 	if old.cluster != nil && old.cluster.digest == d {
 		next.cluster = old.cluster
+	} else if u := checked[checkKey{"", d}]; u != nil {
+		next.cluster = u
 	} else {
 		u, err := compileUnit(ctx, cluster, d, "", e.caps, e.strict)
 		if err != nil {
@@ -108,6 +113,10 @@ func (e *Engine) Update(cluster *Bundle, namespaces map[string]*Bundle) error {
 			if u := old.namespaces[ns]; u != nil {
 				next.namespaces[ns] = u
 			}
+			continue
+		}
+		if u := checked[checkKey{ns, d}]; u != nil {
+			next.namespaces[ns] = u
 			continue
 		}
 		jobs = append(jobs, job{ns, b, d})

@@ -33,6 +33,7 @@ render ha --set replicas=3 --set store.postgres.urlSecret.name=shipgate-postgres
 	--set 'rbac.secrets[0].name=shipgate-audit-key'
 render cert-manager-and-servicemonitor --set tls.certManager.enabled=true --set serviceMonitor.enabled=true
 render url --set webhook.url=https://127.0.0.1:8443 --set webhook.caBundle=PEM
+render policy-configmaps --set config.policies.configMaps=true
 
 # want NAME FILE PATTERN: the render holds a line matching PATTERN.
 want() {
@@ -45,6 +46,12 @@ want "HA" "$out/ha.yaml" 'podAntiAffinity:'
 want "cert-manager" "$out/cert-manager-and-servicemonitor.yaml" 'cert-manager.io/inject-ca-from: shipgate-system/shipgate'
 want "ServiceMonitor" "$out/cert-manager-and-servicemonitor.yaml" '^kind: ServiceMonitor$'
 want "url" "$out/url.yaml" 'url: "https://127.0.0.1:8443/validate"'
+# Policy ConfigMaps: their status is a patch, and only then is it granted.
+want "policy ConfigMaps" "$out/policy-configmaps.yaml" 'verbs: \["patch"\]'
+if grep -q 'verbs: \["patch"\]' "$out/defaults.yaml"; then
+	echo "chart-test: defaults: configmaps patch granted without policies.configMaps" >&2
+	exit 1
+fi
 for f in defaults ha; do
 	want "$f webhooks" "$out/$f.yaml" 'failurePolicy: Fail'
 	want "$f webhooks" "$out/$f.yaml" 'sideEffects: NoneOnDryRun'

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/klog/v2"
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
+	policykube "github.com/shipgate/shipgate/policy/kube"
 )
 
 // policyPoll is how often the policy directory is re-read. A mounted
@@ -18,6 +20,11 @@ const policyPoll = 2 * time.Second
 // empty cluster policy, so a binding that names a set fails closed with
 // "unknown set"). A built-in that errors inside a rule is an evaluation
 // error, not a rule that silently does not fire: fail closed.
+//
+// With policies.configMaps and a cluster, the policy ConfigMaps are loaded
+// too (policy/kube): those of shipgate's namespace merged with the
+// directory, the others as their namespaces' own policy. The setting is
+// read at start; changing it takes a restart.
 func (s *Server) openPolicy(cfg *config.GatewayConfig) error {
 	b := policy.NewBundle()
 	if dir := cfg.Policies.Directory; dir != "" {
@@ -36,13 +43,40 @@ func (s *Server) openPolicy(cfg *config.GatewayConfig) error {
 		Help: "Policy changes that did not compile; the last good policy stays in force.",
 	})
 	s.registry.MustRegister(s.policyReloadErrors)
+	switch {
+	case cfg.Policies.ConfigMaps && s.kube != nil:
+		// client-go's leader election logs through klog: keep the logs JSON.
+		klog.SetSlogLogger(s.log)
+		s.policyConfigMaps = policykube.New(s.kube, e,
+			policykube.WithNamespace(s.opts.Namespace),
+			policykube.WithDirectory(b),
+			policykube.WithLogger(s.log),
+			policykube.WithRegisterer(s.registry))
+	case cfg.Policies.ConfigMaps:
+		s.log.Warn("policies.configMaps is set but no cluster is configured: policy ConfigMaps are not loaded")
+	}
 	return nil
+}
+
+// setDirectoryPolicy puts a new reading of the policy directory in force,
+// with the policy ConfigMaps when they are loaded.
+func (s *Server) setDirectoryPolicy(b *policy.Bundle) error {
+	if s.policyConfigMaps != nil {
+		return s.policyConfigMaps.SetDirectory(b)
+	}
+	return s.policy.Update(b, nil)
 }
 
 // watchPolicy re-reads the policy directory and swaps in a new revision
 // when it changed and compiles; a change that does not compile is logged
-// and counted, and the last good revision stays.
+// and counted, and the last good revision stays. It runs the policy
+// ConfigMaps' watch beside it, when there is one.
 func (s *Server) watchPolicy(ctx context.Context) error {
+	if cms := s.policyConfigMaps; cms != nil {
+		done := make(chan error, 1)
+		go func() { done <- cms.Run(ctx) }()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(policyPoll)
 	defer t.Stop()
 	lastErr := ""
@@ -61,7 +95,7 @@ func (s *Server) watchPolicy(ctx context.Context) error {
 			continue
 		}
 		if err == nil {
-			err = s.policy.Update(b, nil)
+			err = s.setDirectoryPolicy(b)
 		}
 		if err != nil {
 			if err.Error() != lastErr {

@@ -28,6 +28,7 @@ import (
 	"github.com/shipgate/shipgate/config"
 	kubeconfig "github.com/shipgate/shipgate/config/kube"
 	"github.com/shipgate/shipgate/policy"
+	policykube "github.com/shipgate/shipgate/policy/kube"
 	"github.com/shipgate/shipgate/server/certs"
 	"github.com/shipgate/shipgate/signer"
 	signerapi "github.com/shipgate/shipgate/signer/api"
@@ -65,8 +66,13 @@ type Server struct {
 	listener           net.Listener
 	http               *http.Server
 	ready              atomic.Bool
+	drain              drain
 	recorderDone       sync.WaitGroup
 	reloadErrors       prometheus.Counter
+
+	// policyConfigMaps loads policy ConfigMaps (policies.configMaps), nil
+	// without them.
+	policyConfigMaps *policykube.Source
 }
 
 // New builds a server from its options: it loads the configuration (an
@@ -138,13 +144,14 @@ func New(opts Options) (*Server, error) {
 	wopts = append(wopts, opts.Webhook...)
 
 	metrics := webhook.NewMetrics(s.registry)
+	gate := webhook.NewGate(func() int { return s.config().Webhook.MaxInFlight }, s.registry)
 	timing := func() (time.Duration, time.Duration) {
 		w := s.config().Webhook
 		return w.DefaultTimeout.Duration, w.TimeoutMargin.Duration
 	}
 	router := s.routes(
-		webhook.Serve("mutate", webhook.NewMutator(s.config, wopts...), timing, metrics, s.log),
-		webhook.Serve("validate", webhook.NewValidator(s.config, wopts...), timing, metrics, s.log),
+		webhook.Serve("mutate", webhook.NewMutator(s.config, wopts...), timing, metrics, s.log, webhook.WithGate(gate)),
+		webhook.Serve("validate", webhook.NewValidator(s.config, wopts...), timing, metrics, s.log, webhook.WithGate(gate)),
 	)
 	auditapi.Register(router, s.audit, guard)
 	approvalapi.Register(router, s.approvals, guard)
@@ -157,7 +164,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.listener = ln
 	s.http = &http.Server{
-		Handler:           router,
+		Handler:           capRequests(router, func() int { return s.config().Webhook.MaxRequestsPerConnection }),
+		ConnContext:       countRequests,
+		ConnState:         s.drain.connState,
 		TLSConfig:         certs.TLSConfig(s.reloader.GetCertificate),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -261,6 +270,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		s.ready.Store(false)
+		s.drain.closing.Store(true)
 		s.log.Info("shutting down", "grace", s.opts.ShutdownGrace.String())
 		sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
 		defer cancel()
@@ -314,6 +324,10 @@ func (s *Server) routes(mutate, validate http.Handler) *gin.Engine {
 		}
 		if s.nsCache != nil && !s.nsCache.HasSynced() {
 			c.String(http.StatusServiceUnavailable, "namespace cache not synced")
+			return
+		}
+		if s.policyConfigMaps != nil && !s.policyConfigMaps.HasSynced() {
+			c.String(http.StatusServiceUnavailable, "policy ConfigMaps not loaded")
 			return
 		}
 		c.String(http.StatusOK, "ok")
