@@ -13,7 +13,7 @@ E2E_TIMEOUT ?= 30m
 COSIGN_VERSION ?= v2.6.5
 export SHIPGATE_COSIGN ?= $(shell $(GO) env GOPATH)/bin/cosign
 
-.PHONY: all build demo test vet fmt-check unit policy-test chart-test e2e e2e-build fuzz bench clean cosign
+.PHONY: all build demo test vet fmt-check unit policy-test chart-test e2e e2e-build fuzz bench bench-go clean cosign
 
 all: build
 
@@ -68,7 +68,22 @@ e2e: e2e-build
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
+# staticcheck and govulncheck (pinned, run with go run / go install), the
+# latter against a vulnerability DB built offline from a pinned
+# golang.org/x/vulndb snapshot (cached in .cache/security). See the script.
+.PHONY: security
+security:
+	GO=$(GO) ./scripts/security-checks.sh
+
+# The benchmark harness (bench/): shipgate against a plain OPA server and
+# the cosign CLI, side by side, in a minute or two. Longer runs:
+# make bench BENCH_FLAGS='-duration 30s -clients 64 -rate 2000'.
+# bench-go runs the Go micro-benchmarks.
+BENCH_FLAGS ?=
 bench:
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./webhook/ ./workload/ ./config/
 
 clean:

@@ -89,7 +89,45 @@ func (a *authority) check(ctx context.Context, sig oci.Signature, h v1.Hash, ver
 			}
 		}
 	}
+	if a.verifier == nil {
+		at := time.Now()
+		if out.trustedTime != nil {
+			at = *out.trustedTime
+		}
+		if err := a.intermediatesValidAt(sig, at); err != nil {
+			return checked{}, err
+		}
+	}
 	return out, nil
+}
+
+// intermediatesValidAt checks that every intermediate certificate between
+// a keyless signature's certificate and the authority's roots was valid
+// when the signature was made (its trusted time) or, without one, now.
+// cosign checks the signing certificate's own validity but, when the
+// transparency log is not consulted, not the intermediates' (GO-2026-4529).
+func (a *authority) intermediatesValidAt(sig oci.Signature, at time.Time) error {
+	cert, err := sig.Cert()
+	if err != nil || cert == nil {
+		return err
+	}
+	chains, err := cosign.TrustedCert(cert, a.roots, a.intermediatesFor(sig))
+	if err != nil {
+		return err
+	}
+	for _, chain := range chains {
+		ok := true
+		for _, c := range chain[1 : len(chain)-1] {
+			if at.Before(c.NotBefore) || at.After(c.NotAfter) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("an intermediate certificate of the signing certificate was not valid at %s", at.UTC().Format(time.RFC3339))
 }
 
 // plainError turns cosign's error for a signature that does not verify

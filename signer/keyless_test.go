@@ -328,3 +328,34 @@ func TestNewestTimedTestResultDecides(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredIntermediateIsRefused: a certificate issued while its
+// intermediate was valid does not verify once the intermediate has
+// expired, unless trusted time shows the signature was made before
+// (cosign alone accepts it when the log is not consulted, GO-2026-4529).
+func TestExpiredIntermediateIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newSigstoreFixture(t)
+	now := time.Now()
+	ca := sigstoretest.NewCAWithIntermediateUntil(t, now.Add(-time.Hour))
+	id := sigstoretest.Identity{Subject: ciSubject, Issuer: ciIssuer, NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(8 * time.Hour)}
+	authority := func(withTSA bool) config.Authority {
+		a := config.Authority{Name: "fulcio", Keyless: &config.Keyless{Roots: inlineSource(ca.RootsPEM()), Issuer: ciIssuer, Subject: ciSubject}}
+		if withTSA {
+			a.TimestampAuthorities = inlineSource(f.tsa.ChainPEM())
+		}
+		return a
+	}
+
+	ref := f.image(t)
+	sigstoretest.SignImage(t, ref, ca.Issue(t, id).Signing())
+	r := f.verify(t, ref, config.TrustPolicy{Signatures: config.SignatureRequirement{Authorities: []config.Authority{authority(false)}}})
+	wantRefused(t, r, "an intermediate certificate of the signing certificate was not valid at")
+
+	stamped := f.image(t)
+	s := ca.Issue(t, id).Signing()
+	s.TSA, s.StampedAt = f.tsa, now.Add(-90*time.Minute) // while the intermediate was valid
+	sigstoretest.SignImage(t, stamped, s)
+	r = f.verify(t, stamped, config.TrustPolicy{Signatures: config.SignatureRequirement{Authorities: []config.Authority{authority(true)}}})
+	wantVerified(t, r)
+}

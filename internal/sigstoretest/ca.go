@@ -69,6 +69,13 @@ func (l *Leaf) Signing() Signing {
 // NewCA makes a root and an intermediate, valid a year either side of now.
 func NewCA(t testing.TB) *CA {
 	t.Helper()
+	return NewCAWithIntermediateUntil(t, time.Now().Add(caLifetime))
+}
+
+// NewCAWithIntermediateUntil is NewCA with an intermediate that expires at
+// notAfter (the root still valid a year either side of now).
+func NewCAWithIntermediateUntil(t testing.TB, notAfter time.Time) *CA {
+	t.Helper()
 	now := time.Now()
 	rootKey, interKey := NewKey(t), NewKey(t)
 	name := "sigstoretest " + cryptoutils.GenerateRandomURLSafeString(8)
@@ -84,7 +91,7 @@ func NewCA(t testing.TB) *CA {
 	inter := issue(t, &x509.Certificate{
 		Subject:               pkix.Name{Organization: []string{"sigstoretest"}, CommonName: name + " intermediate"},
 		NotBefore:             now.Add(-caLifetime),
-		NotAfter:              now.Add(caLifetime),
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		BasicConstraintsValid: true,
