@@ -26,10 +26,15 @@ type PullSecrets struct {
 
 	mu      sync.Mutex
 	entries map[string]pullEntry
+	// builds numbers each keychain built, so a rebuilt one (a secret
+	// added, rotated or created after a failure) gets a registry client
+	// of its own rather than the one that holds the old credentials.
+	builds uint64
 }
 
 type pullEntry struct {
 	kc      authn.Keychain
+	key     string
 	expires time.Time
 }
 
@@ -53,7 +58,7 @@ func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string,
 	e, ok := p.entries[key]
 	p.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.kc, key, nil
+		return e.kc, e.key, nil
 	}
 	kc, err := kauth.New(ctx, p.client, kauth.Options{Namespace: namespace, ServiceAccountName: serviceAccount, ImagePullSecrets: secrets})
 	if err != nil {
@@ -66,7 +71,9 @@ func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string,
 	if len(p.entries) >= maxPullers {
 		clear(p.entries)
 	}
-	p.entries[key] = pullEntry{kc: kc, expires: now.Add(p.ttl)}
+	p.builds++
+	built := fmt.Sprintf("%s#%d", key, p.builds)
+	p.entries[key] = pullEntry{kc: kc, key: built, expires: now.Add(p.ttl)}
 	p.mu.Unlock()
-	return kc, key, nil
+	return kc, built, nil
 }

@@ -31,10 +31,15 @@ const keysSecret = "shipgate-e2e-keys"
 const trustPolicy = "e2e-registry"
 
 // gatewayConfig is the chart's `config:` value for the run: images of the
-// run's registry (registryHost) must be signed by the release key and carry
-// a PASSED test result signed by the CI key, both public keys read from
+// run's registries (registryHosts: the open one, and the private one the
+// pull-secret scenario uses) must be signed by the release key and carry a
+// PASSED test result signed by the CI key, both public keys read from
 // keysSecret; production namespaces need two approvers.
-func gatewayConfig(registryHost string) map[string]any {
+func gatewayConfig(registryHosts ...string) map[string]any {
+	var trusted []string
+	for _, h := range registryHosts {
+		trusted = append(trusted, h+"/**")
+	}
 	keyRef := func(ns, key string) map[string]any {
 		ref := map[string]any{"name": keysSecret, "key": key}
 		if ns != "" {
@@ -60,7 +65,7 @@ func gatewayConfig(registryHost string) map[string]any {
 		},
 		"trust": []any{map[string]any{
 			"name":   trustPolicy,
-			"images": []string{registryHost + "/**"},
+			"images": trusted,
 			"signatures": map[string]any{"threshold": 1, "authorities": []any{
 				// The namespace spelled out here, left to default (shipgate's
 				// own) for the CI key.
@@ -78,9 +83,14 @@ func gatewayConfig(registryHost string) map[string]any {
 	}
 }
 
-// chartValues are the chart values beside config: get on the key Secret.
+// chartValues are the chart values beside config: get on the key Secret,
+// and on the pull secret of the private registry in the enforced namespace
+// (the chart grants get on Secrets by name only).
 func chartValues() map[string]any {
-	return map[string]any{"rbac": map[string]any{"secrets": []any{map[string]any{"name": keysSecret}}}}
+	return map[string]any{"rbac": map[string]any{"secrets": []any{
+		map[string]any{"name": keysSecret},
+		map[string]any{"name": pullSecret, "namespace": enforced},
+	}}}
 }
 
 // TestE2E runs shipgate behind a real kube-apiserver: the control plane
@@ -124,6 +134,13 @@ func TestE2E(t *testing.T) {
 		t.Fatalf("pushing and signing the images: %v", err)
 	}
 	logger.Printf("images pushed, signed and attested in %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
+	priv, err := pushAndSignPrivate(ctx, c, cs, im)
+	if err != nil {
+		t.Fatalf("the private registry: %v", err)
+	}
+	logger.Printf("private docker-registry (htpasswd) serving http://%s; %s pushed, signed and attested in %s",
+		priv.reg.Host, privateTag, time.Since(phase).Round(time.Millisecond))
 
 	if err := grantUsers(ctx, c); err != nil {
 		t.Fatal(err)
@@ -137,12 +154,12 @@ func TestE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	installStart := time.Now()
-	sg, err := c.InstallShipgate(ctx, harness.InstallOptions{Config: gatewayConfig(reg.Host), Values: chartValues()})
+	sg, err := c.InstallShipgate(ctx, harness.InstallOptions{Config: gatewayConfig(reg.Host, priv.reg.Host), Values: chartValues()})
 	if err != nil {
 		t.Fatalf("installing shipgate: %v", err)
 	}
 	logger.Printf("shipgate installed and serving in %s", time.Since(installStart).Round(time.Millisecond))
-	e := &env{c: c, sg: sg, log: logger, reg: reg, im: im}
+	e := &env{c: c, sg: sg, log: logger, reg: reg, im: im, priv: priv}
 
 	steps := []struct {
 		name string
@@ -164,6 +181,7 @@ func TestE2E(t *testing.T) {
 		{"a production rollout waits for two approvals", testApprovals},
 		{"the CronJob's Job and Pods inherit; a Job made from it by hand is a bare Job", testCronJobInherits},
 		{"an auditor reads the log through the API", testAuditAPI},
+		{"a private registry: refused without pull secrets, admitted with the Pod's or its service account's", testPullSecrets},
 		{"every rendered chart object passes server-side dry run", testChartDryRun},
 		{"fail closed", testFailClosed},
 		{"audit log holds exactly the expected records and verifies", testAuditVerifies},
@@ -182,6 +200,9 @@ type env struct {
 	log *log.Logger
 	reg *harness.Registry
 	im  *images
+	// priv is the private registry's image (htpasswd auth), signed and
+	// attested with im's keys.
+	priv *images
 
 	// want is every record the scenarios expect in the audit log.
 	want []wantRecord

@@ -46,6 +46,8 @@ type Cosign struct {
 	Dir  string
 	root string
 	trip *tripwire
+	// dockerConfig is DOCKER_CONFIG; "" is the empty one in its home.
+	dockerConfig string
 }
 
 // KeyPair is a cosign key pair on disk.
@@ -99,6 +101,15 @@ func cosignBinary(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%s is cosign %q, the e2e suite needs %s; %s", bin, v.GitVersion, CosignVersion, hint)
 	}
 	return bin, nil
+}
+
+// WithDockerConfig is this cosign reading registry credentials from the
+// Docker config in dir (DOCKER_CONFIG; Registry.WriteDockerConfig writes
+// one), for a private registry. c itself is unchanged.
+func (c *Cosign) WithDockerConfig(dir string) *Cosign {
+	cc := *c
+	cc.dockerConfig = dir
+	return &cc
 }
 
 // GenerateKeyPair runs `cosign generate-key-pair` in Dir/name.
@@ -160,12 +171,16 @@ func (c *Cosign) run(ctx context.Context, dir string, args ...string) (string, e
 	ctx, cancel := context.WithTimeout(ctx, cosignTimeout)
 	defer cancel()
 	home := filepath.Join(c.Dir, "home")
+	dockerConfig := c.dockerConfig
+	if dockerConfig == "" {
+		dockerConfig = filepath.Join(home, ".docker")
+	}
 	cmd := exec.CommandContext(ctx, c.Bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(cosignEnv(),
 		"HOME="+home,
 		"TUF_ROOT="+filepath.Join(home, ".sigstore", "root"),
-		"DOCKER_CONFIG="+filepath.Join(home, ".docker"),
+		"DOCKER_CONFIG="+dockerConfig,
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"COSIGN_PASSWORD="+cosignPassword,

@@ -2,7 +2,8 @@
 // (static tokens, RBAC and Node authorization, service account tokens) and
 // kube-controller-manager on free loopback ports in a temporary directory;
 // Debian's docker-registry on loopback with its own config and storage
-// (the package is installed with apt-get when missing); shipgate installed
+// (the package is installed with apt-get when missing), and a second one
+// requiring htpasswd basic auth for the pull-secret scenario; shipgate installed
 // as the chart installs it, but running on loopback; kubectl as the token
 // file's users; and the cosign CLI, offline, for signing and attesting.
 // Every process logs to a file in the run's directory; Cluster.Logs shows

@@ -46,5 +46,9 @@ func (r *Registry) Digest(ctx context.Context, repoTag string) (string, error) {
 }
 
 func (r *Registry) craneOptions(ctx context.Context) []crane.Option {
-	return []crane.Option{crane.WithContext(ctx), crane.WithAuth(authn.Anonymous)}
+	var auth authn.Authenticator = authn.Anonymous
+	if r.Auth != nil {
+		auth = &authn.Basic{Username: r.Auth.Username, Password: r.Auth.Password}
+	}
+	return []crane.Option{crane.WithContext(ctx), crane.WithAuth(auth)}
 }
