@@ -11,51 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/shipgate/shipgate/signer"
+	"github.com/shipgate/shipgate/internal/signedtest"
 	"github.com/shipgate/shipgate/webhook"
 )
-
-// blockingVerifier stands in for a registry that does not answer: each
-// Verify says it has started, then waits for release (or its deadline)
-// and verifies every image.
-type blockingVerifier struct {
-	entered chan struct{}
-	release chan struct{}
-}
-
-func newBlockingVerifier() *blockingVerifier {
-	return &blockingVerifier{entered: make(chan struct{}, 64), release: make(chan struct{})}
-}
-
-func (b *blockingVerifier) Verify(ctx context.Context, req signer.Request) []*signer.Result {
-	b.entered <- struct{}{}
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-	}
-	out := make([]*signer.Result, len(req.Images))
-	for i, ref := range req.Images {
-		out[i] = &signer.Result{Ref: ref, TrustPolicy: "test", Verified: true, Digest: "sha256:" + strings.Repeat("ab", 32)}
-	}
-	return out
-}
-
-// waitEntered waits for n verifications to start; the bound only keeps a
-// broken build from hanging.
-func (b *blockingVerifier) waitEntered(t *testing.T, n int) {
-	t.Helper()
-	for i := range n {
-		select {
-		case <-b.entered:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("only %d of %d admissions reached the verifier", i, n)
-		}
-	}
-}
 
 // running is a server started by startWith, with what a test needs to
 // stop it and look at it afterwards.
@@ -152,7 +113,7 @@ func post(client *http.Client, url string, body []byte) (*admissionv1.AdmissionR
 // is judged again.
 func TestOverloadIsShedWhileProbesAndAPIsAnswer(t *testing.T) {
 	const limit = 2
-	bv := newBlockingVerifier()
+	bv := signedtest.NewBlocking()
 	r := startWith(t, configFile(t, gatewayEnforce+fmt.Sprintf(`namespaces:
 - match: {names: ["dev-*"]}
   mode: warn
@@ -172,7 +133,7 @@ webhook:
 			held <- result{resp, err}
 		}()
 	}
-	bv.waitEntered(t, limit)
+	bv.WaitEntered(t, limit)
 
 	resp, err := post(r.client, r.base+"/validate?timeout=10s", pinnedDeployment(t, "extra"))
 	if err != nil {
@@ -217,7 +178,7 @@ webhook:
 		t.Fatal("a held admission was answered before its verifier was released")
 	}
 
-	close(bv.release)
+	bv.Release()
 	for range limit {
 		h := <-held
 		if h.err != nil || !h.resp.Allowed {

@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/internal/signedtest"
 	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/webhook"
 )
@@ -20,7 +21,7 @@ import (
 // while Run waits; the admission is then answered, its audit record is
 // committed, and only then does Run return.
 func TestShutdownFinishesInFlightAdmissions(t *testing.T) {
-	bv := newBlockingVerifier()
+	bv := signedtest.NewBlocking()
 	r := startWith(t, configFile(t, gatewayEnforce), webhook.WithVerifier(bv))
 
 	type result struct {
@@ -33,7 +34,7 @@ func TestShutdownFinishesInFlightAdmissions(t *testing.T) {
 		resp, err := post(r.client, r.base+"/validate?timeout=20s", body)
 		inFlight <- result{resp, err}
 	}()
-	bv.waitEntered(t, 1)
+	bv.WaitEntered(t, 1)
 
 	r.stop()
 	waitFor(t, "readiness to go false", func() bool {
@@ -56,7 +57,7 @@ func TestShutdownFinishesInFlightAdmissions(t *testing.T) {
 	default:
 	}
 
-	close(bv.release)
+	bv.Release()
 	res := <-inFlight
 	if res.err != nil || !res.resp.Allowed {
 		t.Fatalf("the in-flight admission: %+v %v, want admitted", res.resp, res.err)

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,46 +17,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/shipgate/shipgate/config"
-	"github.com/shipgate/shipgate/signer"
+	"github.com/shipgate/shipgate/internal/signedtest"
 )
-
-// blockingVerifier stands in for a registry that does not answer: each
-// Verify says it has started, then waits for release (or its deadline)
-// and verifies every image.
-type blockingVerifier struct {
-	entered chan struct{}
-	release chan struct{}
-}
-
-func newBlockingVerifier() *blockingVerifier {
-	return &blockingVerifier{entered: make(chan struct{}, 64), release: make(chan struct{})}
-}
-
-func (b *blockingVerifier) Verify(ctx context.Context, req signer.Request) []*signer.Result {
-	b.entered <- struct{}{}
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-	}
-	out := make([]*signer.Result, len(req.Images))
-	for i, ref := range req.Images {
-		out[i] = &signer.Result{Ref: ref, TrustPolicy: "test", Verified: true, Digest: "sha256:" + strings.Repeat("ab", 32)}
-	}
-	return out
-}
-
-// waitEntered waits for n verifications to start; the bound only keeps a
-// broken build from hanging.
-func (b *blockingVerifier) waitEntered(t *testing.T, n int) {
-	t.Helper()
-	for i := range n {
-		select {
-		case <-b.entered:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("only %d of %d admissions reached the verifier", i, n)
-		}
-	}
-}
 
 // answer posts body to h and decodes the AdmissionResponse; unlike
 // postReview it may run outside the test's goroutine.
@@ -85,7 +46,7 @@ func TestOverloadIsShedAtOnce(t *testing.T) {
 	t.Parallel()
 	const limit = 3
 	cfg := testConfig(t)
-	bv := newBlockingVerifier()
+	bv := signedtest.NewBlocking()
 	reg := prometheus.NewRegistry()
 	gate := NewGate(func() int { return limit }, reg)
 	metrics := NewMetrics(reg)
@@ -108,7 +69,7 @@ func TestOverloadIsShedAtOnce(t *testing.T) {
 			held <- result{resp, err}
 		}()
 	}
-	bv.waitEntered(t, limit)
+	bv.WaitEntered(t, limit)
 	if n := gate.InFlight(); n != limit {
 		t.Fatalf("%d admissions in flight, want %d", n, limit)
 	}
@@ -183,7 +144,7 @@ func TestOverloadIsShedAtOnce(t *testing.T) {
 		t.Errorf(`shipgate_admission_requests_total{decision="shed"} = %v, want 3`, got)
 	}
 
-	close(bv.release)
+	bv.Release()
 	for range limit {
 		r := <-held
 		if r.err != nil || !r.resp.Allowed || r.resp.Result.Code != 200 {
