@@ -65,6 +65,9 @@ type Decision struct {
 
 	// digests are the verified digests by reference, for the rollout record.
 	digests map[string]string
+	// templateHash is the canonical template's hash, set with the
+	// fingerprint.
+	templateHash string
 	// obj is the rollout's object, once decoded.
 	obj *workload.Object
 	// asked are the approvals policy asked for, judged by the approval step.

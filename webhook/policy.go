@@ -76,10 +76,11 @@ func PolicyInput(req *Request, d *Decision, obj *workload.Object, labels map[str
 }
 
 func buildInput(req *Request, d *Decision, obj *workload.Object, images parsedImages, vs verified, labels map[string]string) *policy.Input {
-	var hash string
-	if canonical, err := workload.CanonicalTemplate(obj); err == nil {
-		sum := sha256.Sum256(canonical)
-		hash = "sha256:" + hex.EncodeToString(sum[:])
+	hash := d.templateHash // set with the fingerprint: not canonicalised twice
+	if hash == "" {
+		if canonical, err := workload.CanonicalTemplate(obj); err == nil {
+			hash = templateHash(canonical)
+		}
 	}
 	return &policy.Input{Review: req.Raw, Shipgate: policy.Facts{
 		Namespace: policy.NamespaceFacts{Name: req.Namespace, Labels: labels},
@@ -184,5 +185,12 @@ func (v *Validator) fingerprint(d *Decision, obj *workload.Object, digests map[s
 	if canonical, err := workload.CanonicalTemplate(obj); err == nil {
 		d.Fingerprint = workload.Fingerprint(obj, canonical, digests)
 		d.digests = digests
+		d.templateHash = templateHash(canonical)
 	}
+}
+
+// templateHash is "sha256:" and the hex SHA-256 of a canonical template.
+func templateHash(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
