@@ -26,6 +26,8 @@ type job struct {
 	// state is jobQueued until the writer takes the job (jobTaken) or the
 	// caller gives up on it first (jobAbandoned: it is never written).
 	state atomic.Int32
+	// also is what the caller writes with the record, in its transaction.
+	also []store.Write
 }
 
 const (
@@ -51,11 +53,20 @@ type result struct {
 // failed COMMIT excepted: then it may be; retrying with the same RequestUID
 // is safe).
 func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
+	return l.AppendWith(ctx, r)
+}
+
+// AppendWith is Append, and also runs in the transaction that appends the
+// record, so what they write (an admitted rollout's record and pins) is
+// committed with the record or not at all, and shares its commit. They do
+// not run when the record's RequestUID is already in the log: that
+// record's transaction ran them.
+func (l *Log) AppendWith(ctx context.Context, r Record, also ...store.Write) (uint64, error) {
 	j, err := l.prepare(r)
 	if err != nil {
 		return 0, err
 	}
-	j.ctx = ctx
+	j.ctx, j.also = ctx, also
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -124,6 +135,7 @@ type row struct {
 	leaf   []byte
 	record []byte
 	rec    *Record
+	also   []store.Write
 }
 
 // appendTx appends jobs inside tx: it locks the head, skips request uids
@@ -155,7 +167,7 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 		if err := rng.Append(leaf, nil); err != nil {
 			return nil, fmt.Errorf("extending the audit tree: %w", err)
 		}
-		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec})
+		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, also: j.also})
 		seqs[i] = size
 		size++
 	}
@@ -164,6 +176,13 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 	}
 	if err := l.insertRows(ctx, tx, rows); err != nil {
 		return nil, err
+	}
+	for _, r := range rows {
+		for _, w := range r.also {
+			if err := w(ctx, tx); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if _, err := tx.ExecContext(ctx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`), int64(size), encodeRange(rng)); err != nil {
 		return nil, fmt.Errorf("writing the audit head: %w", err)

@@ -60,6 +60,7 @@ type Server struct {
 	keychain authn.Keychain
 
 	recorder           *webhook.AuditRecorder
+	pins               signer.Pins
 	policy             *policy.Engine
 	policyDigest       string
 	policyReloadErrors prometheus.Counter
@@ -132,7 +133,8 @@ func New(opts Options) (*Server, error) {
 		s.closeState()
 		return nil, err
 	}
-	wopts = append(wopts, webhook.WithVerifier(s.verifier), webhook.WithPins(signer.StorePins(s.db)))
+	s.pins = signer.StorePins(s.db)
+	wopts = append(wopts, webhook.WithVerifier(s.verifier), webhook.WithPins(s.pins))
 	if kube != nil {
 		wopts = append(wopts, webhook.WithPullSecrets(signer.NewPullSecrets(kube, s.keychain)))
 	}
@@ -140,10 +142,10 @@ func New(opts Options) (*Server, error) {
 		s.closeState()
 		return nil, err
 	}
-	wopts = append(wopts, webhook.WithApprovals(s.approvals))
+	metrics := webhook.NewMetrics(s.registry)
+	wopts = append(wopts, webhook.WithApprovals(s.approvals), webhook.WithMetrics(metrics))
 	wopts = append(wopts, opts.Webhook...)
 
-	metrics := webhook.NewMetrics(s.registry)
 	gate := webhook.NewGate(func() int { return s.config().Webhook.MaxInFlight }, s.registry)
 	timing := func() (time.Duration, time.Duration) {
 		w := s.config().Webhook
@@ -292,6 +294,13 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) closeState() {
 	if s.approvals != nil {
 		s.approvals.Close(notifyGrace)
+	}
+	if s.pins != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.pins.Flush(ctx); err != nil {
+			s.log.Error("writing the counts of inherited objects", "error", err.Error())
+		}
+		cancel()
 	}
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {

@@ -3,6 +3,8 @@ package signer
 import (
 	"context"
 	"time"
+
+	"github.com/shipgate/shipgate/store"
 )
 
 // Pin is the digests one object runs and the rollout they were admitted
@@ -31,9 +33,17 @@ type Rollout struct {
 // Pins is where rollout records and pins are kept (the store).
 type Pins interface {
 	PutRollout(ctx context.Context, r Rollout) error
+	// RolloutWrite is what PutRollout writes, for the audit log to run in
+	// the transaction that appends the rollout's audit record; remember
+	// keeps the pin in memory once the rollout is admitted.
+	RolloutWrite(r Rollout) (w store.Write, remember func(), err error)
 	PutPin(ctx context.Context, namespace, kind, name string, p Pin) error
 	GetPin(ctx context.Context, namespace, kind, name string) (Pin, bool, error)
+	// CountInherited counts one more inherited object on a rollout's
+	// record. The count may be written later, with others (Flush).
 	CountInherited(ctx context.Context, fingerprint string) error
+	// Flush writes the counts CountInherited has not written yet.
+	Flush(ctx context.Context) error
 }
 
 // PinnedRef is ref pinned to digest, the tag kept: "reg/app:1.2" and

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -30,29 +32,43 @@ type Pin struct {
 	PinnedAt    time.Time
 }
 
+// Write is statements run inside a transaction another writer holds: the
+// audit log runs a rollout's record in the transaction that appends the
+// rollout's audit record, so both are committed or neither is, and one
+// commit pays for both.
+type Write func(ctx context.Context, tx *sql.Tx) error
+
 // PutRollout records an admitted rollout and pins its object to its
 // digests, in one transaction. Admitting the same fingerprint again (a
 // re-apply) updates the decision and time.
 func (db *DB) PutRollout(ctx context.Context, r Rollout) error {
+	w, err := db.RolloutWrite(r)
+	if err != nil {
+		return err
+	}
+	return db.InTx(ctx, func(tx *sql.Tx) error { return w(ctx, tx) })
+}
+
+// RolloutWrite is what PutRollout writes, to run in another transaction.
+func (db *DB) RolloutWrite(r Rollout) (Write, error) {
 	digests, err := json.Marshal(r.Digests)
 	if err != nil {
-		return fmt.Errorf("recording rollout: %w", err)
+		return nil, fmt.Errorf("recording rollout: %w", err)
 	}
 	at := r.AdmittedAt.UTC().UnixNano()
-	err = db.InTx(ctx, func(tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO rollouts
 			(fingerprint, namespace, kind, name, uid, digests, decision_id, admitted_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (fingerprint) DO UPDATE SET uid = excluded.uid, decision_id = excluded.decision_id, admitted_at = excluded.admitted_at`),
 			r.Fingerprint, r.Namespace, r.Kind, r.Name, r.UID, string(digests), r.DecisionID, at); err != nil {
-			return err
+			return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
 		}
-		return db.pin(ctx, tx, r.Namespace, r.Kind, r.Name, Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}, digests)
-	})
-	if err != nil {
-		return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
-	}
-	return nil
+		if err := db.pin(ctx, tx, r.Namespace, r.Kind, r.Name, Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}, digests); err != nil {
+			return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
+		}
+		return nil
+	}, nil
 }
 
 // PutPin pins an inherited object (a ReplicaSet, a Job) to its owner's
@@ -79,6 +95,24 @@ func (db *DB) PutPin(ctx context.Context, namespace, kind, name string, p Pin) e
 func (db *DB) CountInherited(ctx context.Context, fingerprint string) error {
 	if _, err := db.sql.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + 1 WHERE fingerprint = ?`), fingerprint); err != nil {
 		return fmt.Errorf("counting an inherited object on rollout %s: %w", fingerprint, err)
+	}
+	return nil
+}
+
+// AddInherited adds counts of inherited objects, by rollout fingerprint,
+// in one transaction, in fingerprint order (so replicas sharing PostgreSQL
+// take the row locks in one order and never deadlock).
+func (db *DB) AddInherited(ctx context.Context, counts map[string]int64) error {
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, fp := range slices.Sorted(maps.Keys(counts)) {
+			if _, err := tx.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + ? WHERE fingerprint = ?`), counts[fp], fp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counting inherited objects on %d rollouts: %w", len(counts), err)
 	}
 	return nil
 }

@@ -39,7 +39,11 @@ func (r *AuditRecorder) Record(ctx context.Context, d *Decision, req *Request) e
 		r.coalesce.add(rec)
 		return nil
 	}
-	_, err := r.log.Append(ctx, rec)
+	if d.rollout == nil {
+		_, err := r.log.Append(ctx, rec)
+		return err
+	}
+	_, err := r.log.AppendWith(ctx, rec, d.rollout)
 	return err
 }
 

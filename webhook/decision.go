@@ -7,6 +7,7 @@ import (
 
 	"github.com/shipgate/shipgate/approval"
 	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -70,6 +71,10 @@ type Decision struct {
 	templateHash string
 	// obj is the rollout's object, once decoded.
 	obj *workload.Object
+	// rollout is the admitted rollout's record, written with its audit
+	// record; remember keeps its pin in memory once it is admitted.
+	rollout  store.Write
+	remember func()
 	// asked are the approvals policy asked for, judged by the approval step.
 	asked []approval.Requirement
 }

@@ -4,21 +4,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/workload"
 )
 
 // Metrics are the admission counters and latencies shipgate exports.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	unrecorded *prometheus.CounterVec
 }
 
 // durationBuckets run from 0.5 ms to 10 s (the API server's longest
 // default webhook timeout), 16 buckets spaced evenly on a log scale.
 var durationBuckets = prometheus.ExponentialBucketsRange(0.0005, 10, 16)
 
-// NewMetrics registers shipgate_admission_requests_total and
-// shipgate_admission_duration_seconds with reg.
+// NewMetrics registers shipgate_admission_requests_total,
+// shipgate_admission_duration_seconds and shipgate_audit_unrecorded_total
+// with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -30,8 +34,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from reading an admission request to writing its answer.",
 			Buckets: durationBuckets,
 		}, []string{"webhook"}),
+		unrecorded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shipgate_audit_unrecorded_total",
+			Help: "Admissions let through in a warn or audit namespace although the audit log could not record them (the decision is in the JSON log only), by mode.",
+		}, []string{"mode"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.unrecorded)
 	return m
 }
 
@@ -46,4 +54,20 @@ func (m *Metrics) observe(webhook, kind, decision string, took time.Duration) {
 	}
 	m.requests.WithLabelValues(webhook, kind, decision).Inc()
 	m.duration.WithLabelValues(webhook).Observe(took.Seconds())
+}
+
+// WithMetrics makes the Validator count, in m, the decisions it lets
+// through unrecorded (shipgate_audit_unrecorded_total). The HTTP counters
+// and latencies are given to Serve.
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) { o.metrics = m }
+}
+
+// countUnrecorded counts one admission of a warn or audit namespace let
+// through although its audit record could not be written.
+func (m *Metrics) countUnrecorded(mode config.Mode) {
+	if m == nil {
+		return
+	}
+	m.unrecorded.WithLabelValues(string(mode)).Inc()
 }

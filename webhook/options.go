@@ -25,6 +25,7 @@ type options struct {
 	pins        signer.Pins
 	approvals   Approvals
 	now         func() time.Time
+	metrics     *Metrics
 }
 
 func newOptions(opts []Option) options {

@@ -20,18 +20,26 @@ func WithPins(p signer.Pins) Option {
 // so keep a pin of their own.
 var podOwners = map[string]bool{"ReplicaSet": true, "Job": true, "ReplicationController": true}
 
-// recordRollout writes the record of an admitted rollout, with its digests,
-// before it is answered: inherited Pods are pinned from it. In an enforced
-// namespace a rollout whose record cannot be written is refused.
+// recordRollout prepares the record of an admitted rollout, with its
+// digests, before it is answered: inherited Pods are pinned from it. With
+// an audit recorder it is written in the transaction that appends the
+// rollout's audit record (record); without one it is written here. In an
+// enforced namespace a rollout whose record cannot be written is refused.
 func (v *Validator) recordRollout(ctx context.Context, d *Decision, obj *workload.Object) {
 	p := v.opts.pins
 	if p == nil || d.DryRun || !d.Allowed || d.Class != workload.Rollout.String() || len(d.digests) == 0 {
 		return
 	}
-	err := p.PutRollout(ctx, signer.Rollout{
+	r := signer.Rollout{
 		Fingerprint: d.Fingerprint, Namespace: d.Namespace, Kind: d.Kind, Name: d.Name, UID: string(obj.UID),
 		Digests: d.digests, DecisionID: d.ID, AdmittedAt: v.opts.now(),
-	})
+	}
+	var err error
+	if v.opts.recorder != nil && mustRecord(d) {
+		d.rollout, d.remember, err = p.RolloutWrite(r)
+	} else {
+		err = p.PutRollout(ctx, r)
+	}
 	if err == nil {
 		return
 	}

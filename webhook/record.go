@@ -42,6 +42,11 @@ func (v *Validator) record(ctx context.Context, d *Decision, req *Request) {
 		return
 	}
 	err := v.opts.recorder.Record(ctx, d, req)
+	if d.remember != nil && d.Allowed && (err == nil || d.Mode != config.ModeEnforce) {
+		// Admitted: its Pods are pinned from memory even when the store
+		// could not take the record (a warn namespace).
+		d.remember()
+	}
 	if err == nil {
 		return
 	}
@@ -56,4 +61,5 @@ func (v *Validator) record(ctx context.Context, d *Decision, req *Request) {
 		return
 	}
 	d.Warnings = append(d.Warnings, fmt.Sprintf("shipgate: %s was admitted but not recorded in the audit log: %v (decision %s)", d.object(), err, d.ID))
+	v.opts.metrics.countUnrecorded(d.Mode)
 }

@@ -21,6 +21,7 @@ import (
 type pinning struct {
 	imgs     *signedtest.Images
 	db       *store.DB
+	pins     signer.Pins
 	validate *Validator
 	mutate   *Mutator
 }
@@ -37,12 +38,13 @@ func newPinning(t *testing.T) *pinning {
 		t.Fatal(err)
 	}
 	db := storetest.Open(t, store.SQLite)
+	pins := signer.StorePins(db)
 	opts := []Option{
-		WithVerifier(signer.New(cfg.Verification, trust)), WithPins(signer.StorePins(db)),
+		WithVerifier(signer.New(cfg.Verification, trust)), WithPins(pins),
 		WithOwners(cluster), WithIDs(sequence()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
 	get := func() *config.GatewayConfig { return cfg }
-	return &pinning{imgs: imgs, db: db, validate: NewValidator(get, opts...), mutate: NewMutator(get, opts...)}
+	return &pinning{imgs: imgs, db: db, pins: pins, validate: NewValidator(get, opts...), mutate: NewMutator(get, opts...)}
 }
 
 // review is an AdmissionReview of a workload in namespace shop.
@@ -120,6 +122,9 @@ func TestPinningFollowsTheRollout(t *testing.T) {
 	}
 	if d := p.validate.Decide(t.Context(), review(t, "u3", "Pod", "", rsController, pinned, false)); !d.Allowed || d.Class != "inherited" || d.Fingerprint != pin.Fingerprint {
 		t.Errorf("the inherited Pod: allowed=%v class=%s fingerprint %s, want inherited on %s", d.Allowed, d.Class, d.Fingerprint, pin.Fingerprint)
+	}
+	if err := p.pins.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	if _, n, _, err := p.db.GetRollout(t.Context(), pin.Fingerprint); err != nil || n != 2 {
 		t.Errorf("the rollout counts %d inherited objects (%v), want 2 (the ReplicaSet and one Pod)", n, err)

@@ -2,7 +2,10 @@ package kube
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -108,7 +111,8 @@ func TestOwnerExistsErrors(t *testing.T) {
 
 // TestOwnersClassify runs Classify against a cluster: a ReplicaSet created
 // by the deployment controller inherits while its Deployment exists, and is
-// judged as a bare object once the Deployment is deleted.
+// judged as a bare object once the Deployment is deleted and the lookup
+// remembered has lapsed (ownerTTL).
 func TestOwnersClassify(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset(&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")})
@@ -118,6 +122,8 @@ func TestOwnersClassify(t *testing.T) {
 	}}
 	req := workload.Request{Operation: "CREATE", Username: "system:serviceaccount:kube-system:deployment-controller"}
 	owners := NewOwners(client)
+	now := time.Now()
+	owners.now = func() time.Time { return now }
 
 	got, err := workload.Classify(t.Context(), req, rs, nil, owners, workload.DefaultControllers())
 	if err != nil || got.Class != workload.Inherited {
@@ -126,8 +132,59 @@ func TestOwnersClassify(t *testing.T) {
 	if err := client.AppsV1().Deployments("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(ownerTTL)
 	got, err = workload.Classify(t.Context(), req, rs, nil, owners, workload.DefaultControllers())
 	if err != nil || got.Class != workload.Rollout || got.Reason != "owner Deployment web not found: judged as a bare object" {
 		t.Fatalf("Classify after delete = %v %q, %v; want a rollout judged as bare", got.Class, got.Reason, err)
+	}
+}
+
+// TestOwnersFoundAreRemembered: a hundred lookups of one owner, forty of
+// them at once, make one GET while it is remembered, and one more after
+// ownerTTL; an owner not found is asked about every time.
+func TestOwnersFoundAreRemembered(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(&appsv1.ReplicaSet{ObjectMeta: meta("web-7d9c5", "uid-rs")})
+	var gets atomic.Int64
+	client.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		gets.Add(1)
+		return false, nil, nil
+	})
+	owners := NewOwners(client)
+	var mu sync.Mutex
+	now := time.Now()
+	owners.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ref := metav1.OwnerReference{Kind: "ReplicaSet", Name: "web-7d9c5", UID: "uid-rs"}
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			if ok, err := owners.OwnerExists(t.Context(), "shop", ref); !ok || err != nil {
+				t.Errorf("OwnerExists = %v, %v; want true", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	for range 60 {
+		if ok, err := owners.OwnerExists(t.Context(), "shop", ref); !ok || err != nil {
+			t.Fatalf("OwnerExists = %v, %v; want true", ok, err)
+		}
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("100 lookups of one owner made %d GETs, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(ownerTTL)
+	mu.Unlock()
+	if ok, err := owners.OwnerExists(t.Context(), "shop", ref); !ok || err != nil || gets.Load() != 2 {
+		t.Errorf("after ownerTTL: %v, %v, %d GETs; want true after a second GET", ok, err, gets.Load())
+	}
+	other := metav1.OwnerReference{Kind: "ReplicaSet", Name: "web-7d9c5", UID: "uid-other"}
+	for range 3 {
+		if ok, err := owners.OwnerExists(t.Context(), "shop", other); ok || err != nil {
+			t.Fatalf("an owner with another uid: %v, %v; want false", ok, err)
+		}
+	}
+	if n := gets.Load(); n != 5 {
+		t.Errorf("three lookups of an owner not found made %d GETs in all (want 5): absence must not be remembered", n)
 	}
 }
