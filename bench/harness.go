@@ -136,7 +136,7 @@ func (h *harness) setup(ctx context.Context, root string) error {
 	if err := os.MkdirAll(sgDir, 0o755); err != nil {
 		return err
 	}
-	if h.shipgate, err = startShipgate(ctx, o.shipgateBin, sgDir, h.reg.host, kubeconfig, o.logLevel, h.keys, cacheSize); err != nil {
+	if h.shipgate, err = startShipgate(ctx, o.shipgateBin, sgDir, h.reg.host, kubeconfig, o.logLevel, o.debugAddr, h.keys, cacheSize); err != nil {
 		return err
 	}
 	if policyPeer {

@@ -36,6 +36,7 @@ type options struct {
 	cacheDir    string
 	out         string
 	logLevel    string
+	debugAddr   string
 	keep        bool
 }
 
@@ -60,6 +61,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.cacheDir, "cache", "", "where built binaries go (default: bench/.cache, ignored by git)")
 	fs.StringVar(&o.out, "o", "", "JSON results file (default: bench/.cache/results.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level of shipgate and OPA (info is their default in production)")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "loopback address where shipgate serves Go's profiles (its --debug-addr), to profile it during a run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, store, configs)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

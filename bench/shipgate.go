@@ -99,7 +99,7 @@ func indent(s string, n int) string {
 // startShipgate writes the config and starts `shipgate serve` on a
 // loopback port with its own SQLite store in dir, talking to kubeconfig's
 // API server.
-func startShipgate(ctx context.Context, bin, dir, registryHost, kubeconfig, logLevel string, keys *signers, cacheSize int) (*server, error) {
+func startShipgate(ctx context.Context, bin, dir, registryHost, kubeconfig, logLevel, debugAddr string, keys *signers, cacheSize int) (*server, error) {
 	release, err := publicPEM(keys.release)
 	if err != nil {
 		return nil, err
@@ -130,6 +130,9 @@ func startShipgate(ctx context.Context, bin, dir, registryHost, kubeconfig, logL
 		"--kubeconfig", kubeconfig,
 		"--log-level", logLevel,
 		"--shutdown-grace", "5s",
+	}
+	if debugAddr != "" {
+		args = append(args, "--debug-addr", debugAddr)
 	}
 	s, err := startServer("shipgate", bin, args, filepath.Join(dir, "shipgate.log"))
 	if err != nil {

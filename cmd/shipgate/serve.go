@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +20,7 @@ import (
 // so a test can check them without starting a server.
 func newServeCommand(run func(context.Context, server.Options) error) *cobra.Command {
 	var opts server.Options
-	var logLevel string
+	var logLevel, debugAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the admission webhooks over HTTPS",
@@ -31,6 +37,11 @@ configuration is written there as ca.crt.`,
 				return err
 			}
 			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if debugAddr != "" {
+				if err := serveProfiles(cmd.Context(), debugAddr, opts.Logger); err != nil {
+					return err
+				}
+			}
 			return run(cmd.Context(), opts)
 		},
 	}
@@ -46,7 +57,34 @@ configuration is written there as ca.crt.`,
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster config inside a Pod, none outside)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 0, "time in-flight requests get on SIGTERM (default 25s)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&debugAddr, "debug-addr", "", "plain-HTTP address for Go's profiles (/debug/pprof/), e.g. 127.0.0.1:6060; off by default, never expose it beyond loopback")
 	return cmd
+}
+
+// serveProfiles serves net/http/pprof's handlers on addr until ctx ends.
+func serveProfiles(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("serving profiles", "addr", addr, "error", err.Error())
+		}
+	}()
+	log.Info("serving Go profiles", "addr", ln.Addr().String())
+	return nil
 }
 
 func runServe(ctx context.Context, opts server.Options) error {

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,4 +40,44 @@ func TestServeRejectsABadLogLevel(t *testing.T) {
 	if err := cmd.ExecuteContext(t.Context()); err == nil {
 		t.Error("--log-level loud was accepted")
 	}
+}
+
+// TestServeProfiles: --debug-addr serves Go's profiles on that address
+// until the command's context ends.
+func TestServeProfiles(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cmd := newServeCommand(func(ctx context.Context, _ server.Options) error {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+			t.Errorf("GET /debug/pprof/goroutine: %s\n%s", resp.Status, body)
+		}
+		return nil
+	})
+	cmd.SetArgs([]string{"--debug-addr", addr})
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for range 100 { // the listener closes once the context has ended
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("the profile listener still accepts connections after the command ended")
 }
