@@ -69,8 +69,9 @@ type Decision struct {
 	// templateHash is the canonical template's hash, set with the
 	// fingerprint.
 	templateHash string
-	// obj is the rollout's object, once decoded.
-	obj *workload.Object
+	// obj is the rollout's object, once decoded; old is its old object's
+	// pod template on UPDATE, nil when absent or unreadable.
+	obj, old *workload.Object
 	// rollout is the admitted rollout's record, written with its audit
 	// record; remember keeps its pin in memory once it is admitted.
 	rollout  store.Write

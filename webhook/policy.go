@@ -88,7 +88,7 @@ func buildInput(req *Request, d *Decision, obj *workload.Object, images parsedIm
 			Kind: d.Kind, Name: d.Name, Class: d.Class,
 			TemplateHash:  hash,
 			Fingerprint:   d.Fingerprint,
-			ImagesChanged: imagesChanged(req, obj),
+			ImagesChanged: imagesChanged(req, obj, d.old),
 		},
 		Images:   imageFacts(obj, images, vs),
 		Approval: policy.ApprovalFacts{State: "none", Approvers: []string{}},
@@ -96,18 +96,25 @@ func buildInput(req *Request, d *Decision, obj *workload.Object, images parsedIm
 }
 
 // imagesChanged reports whether obj runs an image its old object did not:
-// always on CREATE, and when the old object cannot be read.
-func imagesChanged(req *Request, obj *workload.Object) bool {
+// always on CREATE, and when the old object cannot be read. old is the old
+// object as /validate read it, nil when it has not (policy eval).
+func imagesChanged(req *Request, obj *workload.Object, old *workload.Object) bool {
 	if req.Operation != "UPDATE" || len(req.OldObject.Raw) == 0 {
 		return true
 	}
-	old, err := workload.Decode(obj.Kind, req.OldObject.Raw, workload.Prevalidated())
+	if old == nil {
+		var err error
+		if old, err = workload.DecodeTemplate(obj.Kind, req.OldObject.Raw, workload.Prevalidated()); err != nil {
+			return true
+		}
+	}
+	images, err := old.TemplateImages()
 	if err != nil {
 		return true
 	}
-	was := make(map[string]bool, len(old.Containers))
-	for _, c := range old.Containers {
-		was[c.Image] = true
+	was := make(map[string]bool, len(images))
+	for _, image := range images {
+		was[image] = true
 	}
 	for _, c := range obj.Containers {
 		if !was[c.Image] {

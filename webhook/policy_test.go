@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/policy"
+	"github.com/shipgate/shipgate/workload"
 )
 
 const baselineRego = `package shipgate.baseline
@@ -122,6 +124,65 @@ func TestPolicyJoinsTheDecision(t *testing.T) {
 				if strings.HasPrefix(r.Code, "policy:") && d.PolicyRevision == "" {
 					t.Error("a policy decision names no policy revision")
 				}
+			}
+		})
+	}
+}
+
+// TestImagesChanged: an UPDATE that changes the template but keeps every
+// image asks policy for no image-change approval; one that changes an image
+// does; both when /validate decides and when `policy eval` builds the input.
+func TestImagesChanged(t *testing.T) {
+	t.Parallel()
+	const gateway = "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, policies: [release]}\n"
+	var review map[string]any
+	if err := json.Unmarshal(readRequest(t, "deployment-update-image"), &review); err != nil {
+		t.Fatal(err)
+	}
+	request := review["request"].(map[string]any)
+	containers := func(o string) []any {
+		return request[o].(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)
+	}
+	changed, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same images as before, and an environment variable added: still a
+	// rollout, no image change.
+	for i, c := range containers("object") {
+		containers("oldObject")[i].(map[string]any)["image"] = c.(map[string]any)["image"]
+	}
+	first := containers("object")[0].(map[string]any)
+	first["env"] = append([]any{map[string]any{"name": "LOG_LEVEL", "value": "debug"}}, first["env"].([]any)...)
+	same, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		raw  []byte
+		want bool
+	}{"an image changed": {changed, true}, "the template changed, no image": {same, false}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			req, err := DecodeReview(tc.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := policyValidator(t, gateway).Decide(t.Context(), req)
+			if d.Class != "rollout" {
+				t.Fatalf("class %s (%s), want rollout", d.Class, d.ClassReason)
+			}
+			asked := strings.Contains(strings.Join(reasonMessages(d.Reasons), "\n"), "image change")
+			if asked != tc.want {
+				t.Errorf("the image-change approval was asked for: %v, want %v (reasons %v)", asked, tc.want, reasonMessages(d.Reasons))
+			}
+			obj, err := workload.Decode("Deployment", req.Object.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh := &Decision{Kind: d.Kind, Name: d.Name, Class: d.Class} // as policy eval has it: no old object read
+			if in := PolicyInput(req, fresh, obj, nil, nil); in.Shipgate.Workload.ImagesChanged != tc.want {
+				t.Errorf("PolicyInput: imagesChanged %v, want %v", in.Shipgate.Workload.ImagesChanged, tc.want)
 			}
 		})
 	}

@@ -105,6 +105,7 @@ func (v *Validator) decide(ctx context.Context, req *Request, d *Decision) {
 		// An oldObject that cannot be read counts as absent: the object
 		// is then judged in full, never waved through.
 		old, _ = workload.DecodeTemplate(kind, req.OldObject.Raw, workload.Prevalidated())
+		d.old = old
 	}
 	cls, err := workload.Classify(ctx, workload.Request{
 		Operation:   string(req.Operation),

@@ -212,6 +212,33 @@ func DecodeTemplate(kind string, raw []byte, opts ...DecodeOption) (*Object, err
 	return &Object{Kind: kind, templateJSON: tmpl, templateOnly: true}, nil
 }
 
+// TemplateImages lists the image of every container of the pod template,
+// as written: for an Object from DecodeTemplate, whose Containers are not
+// read, it reads only the containers' names and images from the template.
+func (o *Object) TemplateImages() ([]string, error) {
+	cs := o.Containers
+	if o.templateOnly && len(o.templateJSON) > 0 && !isNull(o.templateJSON) {
+		var names specNames
+		var err error
+		if o.Kind == "Pod" {
+			err = json.Unmarshal(o.templateJSON, &names)
+		} else {
+			var t templateNames
+			err = json.Unmarshal(o.templateJSON, &t)
+			names = t.Spec
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", o.Kind, readableJSONError(err, templatePointer(o.Kind)))
+		}
+		cs = namedContainers(&names)
+	}
+	images := make([]string, len(cs))
+	for i, c := range cs {
+		images[i] = c.Image
+	}
+	return images, nil
+}
+
 func (s podSpan) template() jsontext.Value      { return s.Spec }
 func (s templateSpan) template() jsontext.Value { return s.Spec.Template }
 func (s cronJobSpan) template() jsontext.Value  { return s.Spec.JobTemplate.Spec.Template }
