@@ -36,7 +36,10 @@ type Report struct {
 	Root        []byte // the recomputed tree root
 	Redacted    int    // redacted records, each named by a later redaction record
 	Checkpoints int    // checkpoints whose signature and root verified
-	Problems    []*Mismatch
+	// Signed is the size of the largest checkpoint that verified: records
+	// from Signed on are in the tree but no signature covers them yet.
+	Signed   uint64
+	Problems []*Mismatch
 }
 
 // maxProblems caps the problems a report lists.

@@ -89,6 +89,7 @@ func VerifySource(ctx context.Context, src Source, verifiers note.Verifiers, opt
 			v.fail(cp.size, "checkpoint at size %d: root differs", cp.size)
 		case cp.ok:
 			v.rep.Checkpoints++
+			v.rep.Signed = max(v.rep.Signed, cp.size)
 		}
 	}
 	v.redactions()

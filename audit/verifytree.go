@@ -34,6 +34,7 @@ func (v *verifier) tree(leaves []byte, cps []checkpointRow, prior *state) (*comp
 			v.fail(cp.size, "checkpoint at size %d: root differs", cp.size)
 		case cp.ok:
 			v.rep.Checkpoints++
+			v.rep.Signed = max(v.rep.Signed, cp.size)
 		}
 	}
 	if prior != nil {

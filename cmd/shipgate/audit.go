@@ -24,12 +24,15 @@ type auditOptions struct {
 	Conn      apiConn // the gateway, for --server
 	KeyFiles  []string
 	StateFile string
-	Output    string
-	Filter    audit.Filter
-	Since     string
-	Until     string
-	Limit     int
-	Format    string
+	// RequireSigned fails verification when records lie beyond the latest
+	// signed checkpoint.
+	RequireSigned bool
+	Output        string
+	Filter        audit.Filter
+	Since         string
+	Until         string
+	Limit         int
+	Format        string
 }
 
 func newAuditCommand() *cobra.Command {
@@ -95,6 +98,7 @@ nor the database's query columns, which only --store checks.`,
 	logFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.KeyFiles, "key", nil, "checkpoint verifier key file (repeatable, for rotated keys)")
 	cmd.Flags().StringVar(&o.StateFile, "state", "", "file remembering the last verified checkpoint")
+	cmd.Flags().BoolVar(&o.RequireSigned, "require-signed", false, "fail when records lie beyond the latest signed checkpoint (they are hash-chained into the tree, but no signature covers them yet)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }
@@ -126,7 +130,26 @@ func runAuditVerify(ctx context.Context, out io.Writer, o auditOptions) error {
 		return exitCode(1)
 	}
 	fmt.Fprintf(out, "verified %d records (%d redacted) and %d signed checkpoints; root %x\n", rep.Size, rep.Redacted, rep.Checkpoints, rep.Root)
+	if rep.Signed < rep.Size {
+		label := "note"
+		if o.RequireSigned {
+			label = "FAILED"
+		}
+		fmt.Fprintf(out, "%s: %s\n", label, unsignedTail(rep.Signed, rep.Size))
+		if o.RequireSigned {
+			return exitCode(1)
+		}
+	}
 	return nil
+}
+
+// unsignedTail says which records, from..size-1, no signed checkpoint
+// covers yet.
+func unsignedTail(from, size uint64) string {
+	if size-from == 1 {
+		return fmt.Sprintf("record %d is beyond the latest signed checkpoint (size %d): it is in the tree, but no signature covers it yet", from, from)
+	}
+	return fmt.Sprintf("records %d–%d are beyond the latest signed checkpoint (size %d): they are in the tree, but no signature covers them yet", from, size-1, from)
 }
 
 // verifyLog verifies the log where o says it is: in the database with

@@ -45,8 +45,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 	l.Close()
 
 	out, err := runCommand(t, "audit", "verify", "--store", url, "--key", keyFile)
-	if err != nil || !strings.Contains(out, "verified 5 records") {
-		t.Fatalf("verify of an intact log: %v\n%s", err, out)
+	if err != nil || !strings.Contains(out, "verified 5 records") || strings.Contains(out, "beyond") {
+		t.Fatalf("verify of an intact log, every record signed: %v\n%s", err, out)
 	}
 	out, err = runCommand(t, "audit", "query", "--store", url, "--name", "cache", "-o", "json")
 	if err != nil || !strings.Contains(out, `"seq": 2`) || strings.Contains(out, `"web"`) {
@@ -61,6 +61,16 @@ func TestAuditVerifyCommand(t *testing.T) {
 	out, err = runCommand(t, "audit", "verify", "--store", url, "--key", keyFile)
 	if err != nil || !strings.Contains(out, "verified 6 records (1 redacted)") {
 		t.Fatalf("verify after a redaction: %v\n%s", err, out)
+	}
+	// The redaction was appended by a command that signs no checkpoint:
+	// verification says the record is not yet covered by a signature, and
+	// fails on it with --require-signed.
+	if want := "note: record 5 is beyond the latest signed checkpoint (size 5)"; !strings.Contains(out, want) {
+		t.Errorf("verify after a redaction does not say %q:\n%s", want, out)
+	}
+	out, err = runCommand(t, "audit", "verify", "--store", url, "--key", keyFile, "--require-signed")
+	if exitOf(err) != 1 || !strings.Contains(out, "FAILED: record 5 is beyond the latest signed checkpoint") {
+		t.Errorf("verify --require-signed with an unsigned record: exit %d, want 1:\n%s", exitOf(err), out)
 	}
 
 	if _, err := db.SQL().Exec(`UPDATE audit_log SET record = replace(record, '"name":"api"', '"name":"apx"') WHERE seq = 1`); err != nil {
