@@ -56,12 +56,16 @@ func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
 	return l.AppendWith(ctx, r)
 }
 
+// Write is statements AppendWith runs in the transaction that appends a
+// record (store.Write).
+type Write = store.Write
+
 // AppendWith is Append, and also runs in the transaction that appends the
 // record, so what they write (an admitted rollout's record and pins) is
 // committed with the record or not at all, and shares its commit. They do
 // not run when the record's RequestUID is already in the log: that
 // record's transaction ran them.
-func (l *Log) AppendWith(ctx context.Context, r Record, also ...store.Write) (uint64, error) {
+func (l *Log) AppendWith(ctx context.Context, r Record, also ...Write) (uint64, error) {
 	j, err := l.prepare(r)
 	if err != nil {
 		return 0, err

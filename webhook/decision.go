@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/shipgate/shipgate/approval"
+	"github.com/shipgate/shipgate/audit"
 	"github.com/shipgate/shipgate/config"
-	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -74,7 +74,7 @@ type Decision struct {
 	obj, old *workload.Object
 	// rollout is the admitted rollout's record, written with its audit
 	// record; remember keeps its pin in memory once it is admitted.
-	rollout  store.Write
+	rollout  audit.Write
 	remember func()
 	// asked are the approvals policy asked for, judged by the approval step.
 	asked []approval.Requirement
