@@ -144,7 +144,7 @@ func decodeCursor(c string) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("reading cursor %q: %w", c, ErrBadCursor)
 	}
-	seq, err := strconv.ParseUint(s, 10, 64)
+	seq, err := strconv.ParseUint(s, 10, 63) // a seq is stored as an int64
 	if err != nil {
 		return 0, fmt.Errorf("reading cursor %q: %w", c, ErrBadCursor)
 	}

@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target in the module for $FUZZTIME (default 10s) each.
-# A crasher is written by go test under the package's testdata/fuzz and
-# fails the run. Minimising each new interesting input is capped at 100
-# runs: with the default (60 s) the workers spend whole runs minimising
-# AdmissionReviews of several kilobytes and fuzz almost nothing.
+# Targets are found by name (func FuzzX) in every _test.go file git knows
+# of or would add (new files count before they are committed), so a new
+# target is wired in by being written. A crasher is written by go test
+# under the package's testdata/fuzz and fails the run. Minimising each new
+# interesting input is capped at 100 runs: with the default (60 s) the
+# workers spend whole runs minimising AdmissionReviews of several
+# kilobytes and fuzz almost nothing. At the end a summary gives each
+# target's inputs run and new interesting inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10s}"
 status=0
+summary=()
+files=$(git ls-files --cached --others --exclude-standard '*_test.go' 2>/dev/null || find . -name '*_test.go')
 while IFS= read -r file; do
 	pkg="./$(dirname "$file")"
 	for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
 		echo "fuzz: $pkg $target for $fuzztime"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg"; then
+		log=$(mktemp)
+		result=ok
+		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg" 2>&1 | tee "$log"; then
 			status=1
+			result=FAILED
 		fi
+		last=$(grep -oE 'execs: [0-9]+ .*new interesting: [0-9]+' "$log" | tail -1 | sed -E 's/ \([0-9]+\/sec\)//')
+		summary+=("$result $pkg $target: ${last:-no inputs fuzzed}")
+		rm -f "$log"
 	done
-done < <(grep -lE '^func Fuzz' $(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | sort)
+done < <(grep -lE '^func Fuzz' $files | sort)
+echo "fuzz: summary ($fuzztime each)"
+printf '  %s\n' "${summary[@]}"
 exit $status

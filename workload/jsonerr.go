@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -16,7 +17,7 @@ import (
 func readableJSONError(err error, prefix string) error {
 	var se *json.SemanticError
 	if errors.As(err, &se) {
-		where := prefix + string(se.JSONPointer)
+		where := shortPointer(prefix + string(se.JSONPointer))
 		if where == "" {
 			where = "/"
 		}
@@ -33,11 +34,25 @@ func readableJSONError(err error, prefix string) error {
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
 		if syn.JSONPointer != "" || prefix != "" {
-			return fmt.Errorf("at %s%s (byte %d): %v", prefix, syn.JSONPointer, syn.ByteOffset, syn.Err)
+			return fmt.Errorf("at %s (byte %d): %v", shortPointer(prefix+string(syn.JSONPointer)), syn.ByteOffset, syn.Err)
 		}
 		return fmt.Errorf("at byte %d: %v", syn.ByteOffset, syn.Err)
 	}
 	return err
+}
+
+// maxPointer is the longest JSON pointer an error quotes whole: a value
+// nested 10,000 deep made an error of 20 KB, which went on into the
+// refusal, the audit record and the log.
+const maxPointer = 160
+
+// shortPointer is p, or its start and end around "…" when it is longer
+// than maxPointer.
+func shortPointer(p string) string {
+	if len(p) <= maxPointer {
+		return p
+	}
+	return strings.ToValidUTF8(p[:maxPointer-40], "") + "…" + strings.ToValidUTF8(p[len(p)-40:], "")
 }
 
 // goKindWord names a Go type by the JSON it expects.

@@ -14,13 +14,18 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/shipgate/shipgate/approval"
 	"github.com/shipgate/shipgate/httpapi"
@@ -58,6 +63,10 @@ const (
 )
 
 func (h *handlers) list(c *gin.Context) {
+	if !text(c.Query("namespace")) {
+		httpapi.Abort(c, http.StatusBadRequest, "bad-request", "namespace must be valid UTF-8 without NUL")
+		return
+	}
 	state, err := approval.ParseState(c.Query("state"))
 	if err != nil {
 		abort(c, err)
@@ -84,6 +93,10 @@ func (h *handlers) list(c *gin.Context) {
 // load reads the request named in the path, so that authorisation can be
 // asked in its namespace.
 func (h *handlers) load(c *gin.Context) {
+	if !text(c.Param("id")) {
+		httpapi.Abort(c, http.StatusNotFound, "not-found", fmt.Sprintf("no approval request %q", c.Param("id")))
+		return
+	}
 	r, err := h.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		abort(c, err)
@@ -149,8 +162,38 @@ func (h *handlers) readManifest(c *gin.Context) {
 		httpapi.Abort(c, http.StatusBadRequest, "bad-request", `the body must be {"namespace": "…", "object": {…the workload…}}`)
 		return
 	}
+	if msg := badNames(&m); msg != "" {
+		httpapi.Abort(c, http.StatusBadRequest, "bad-request", msg)
+		return
+	}
 	c.Set(manifestKey, &m)
 	c.Next()
+}
+
+// badNames says what is wrong with the names of a manifest that no
+// Kubernetes object could carry, "" when nothing is: the namespace must
+// be a DNS-1123 label, the name a DNS-1123 subdomain.
+func badNames(m *approval.Manifest) string {
+	var head struct {
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(m.Object, &head) != nil {
+		return "" // the service says what is wrong with the object
+	}
+	for _, ns := range []string{m.Namespace, head.Metadata.Namespace} {
+		if errs := validation.IsDNS1123Label(ns); ns != "" && len(errs) > 0 {
+			return fmt.Sprintf("namespace %q: %s", ns, errs[0])
+		}
+	}
+	if name := head.Metadata.Name; name != "" {
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			return fmt.Sprintf("metadata.name %q: %s", name, errs[0])
+		}
+	}
+	return ""
 }
 
 // manifestNamespace is the namespace the object names, else the body's.
@@ -201,7 +244,34 @@ func readJSON(c *gin.Context, limit int64, v any, optional bool) bool {
 		httpapi.Abort(c, http.StatusBadRequest, "bad-request", "the body is not the JSON expected: "+err.Error())
 		return false
 	}
+	if holdsNUL(body) {
+		// PostgreSQL refuses NUL in text, which made it a 500 there.
+		httpapi.Abort(c, http.StatusBadRequest, "bad-request", `the body holds a NUL character (\u0000), which no name, namespace or comment may hold`)
+		return false
+	}
 	return true
+}
+
+// text reports whether s can be stored as text: valid UTF-8 without NUL,
+// which PostgreSQL refuses (a 500 there before this check).
+func text(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// holdsNUL reports whether a valid JSON text has a string holding NUL: the
+// escape \u0000 (a raw NUL is not valid JSON). Backslashes appear only in
+// strings, each starting an escape.
+func holdsNUL(body []byte) bool {
+	for i := 0; i < len(body)-1; i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] == 'u' && bytes.HasPrefix(body[i+2:], []byte("0000")) {
+			return true
+		}
+		i++ // the escaped character
+	}
+	return false
 }
 
 // abort answers an error from the Service with the status it means.

@@ -22,6 +22,7 @@ import (
 	"github.com/shipgate/shipgate/auth"
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/httpapi"
+	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/store/storetest"
 )
 
@@ -77,7 +78,15 @@ var prodRule = &config.ApprovalRule{
 // newAPI serves the approval routes with the static token and role files.
 func newAPI(t *testing.T) string {
 	t.Helper()
-	db := storetest.Open(t, storetest.Dialects[0])
+	srv := httptest.NewServer(newHandler(t, storetest.Dialects[0]))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// newHandler is the approval routes on a new store of dialect d.
+func newHandler(t testing.TB, d store.Dialect) http.Handler {
+	t.Helper()
+	db := storetest.Open(t, d)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l, err := audit.New(db, audit.WithLogger(quiet))
 	if err != nil {
@@ -105,9 +114,7 @@ func newAPI(t *testing.T) string {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	api.Register(r, svc, &httpapi.Guard{Authn: tf, Authz: rf})
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return r
 }
 
 // call makes one API call and returns the status and body.

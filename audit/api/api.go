@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -76,11 +79,11 @@ func (h *handlers) events(c *gin.Context) {
 	}
 	entries, next, err := h.log.Query(c.Request.Context(), f, c.Query("cursor"), limit)
 	if err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, audit.ErrInvalidArguments) {
-			status = http.StatusBadRequest
+		if errors.Is(err, audit.ErrInvalidArguments) || errors.Is(err, audit.ErrBadCursor) {
+			httpapi.Abort(c, http.StatusBadRequest, "bad-request", err.Error())
+			return
 		}
-		httpapi.Abort(c, status, "query-failed", err.Error())
+		httpapi.Abort(c, http.StatusInternalServerError, "query-failed", err.Error())
 		return
 	}
 	if entries == nil {
@@ -169,22 +172,47 @@ func encode(hashes [][]byte) []string {
 	return out
 }
 
-// filter reads the query parameters every listing takes.
+// The times the log can hold: it stores nanoseconds since 1970 in an
+// int64, which spans the years 1678 to 2262.
+var (
+	earliest = time.Unix(0, math.MinInt64)
+	latest   = time.Unix(0, math.MaxInt64)
+)
+
+// filter reads the query parameters every listing takes. Text must be
+// valid UTF-8 without NUL: PostgreSQL refuses anything else in a query,
+// which made such a parameter a 500 there. A time outside what the log
+// can hold reads as the bound it passes (since the year 1 is everything),
+// never as a number that has wrapped around.
 func filter(c *gin.Context) (audit.Filter, error) {
-	f := audit.Filter{
-		Namespace:  c.Query("namespace"),
-		Kind:       c.Query("kind"),
-		Name:       c.Query("name"),
-		Repository: c.Query("repository"),
-		Digest:     c.Query("digest"),
-		User:       c.Query("user"),
-		Decision:   c.Query("decision"),
+	f := audit.Filter{}
+	for param, v := range map[string]*string{
+		"namespace": &f.Namespace, "kind": &f.Kind, "name": &f.Name, "repository": &f.Repository,
+		"digest": &f.Digest, "user": &f.User, "decision": &f.Decision,
+	} {
+		*v = c.Query(param)
+		switch {
+		case !utf8.ValidString(*v):
+			return f, fmt.Errorf("%s must be valid UTF-8", param)
+		case strings.ContainsRune(*v, 0):
+			return f, fmt.Errorf("%s must be text without NUL", param)
+		}
 	}
 	for param, t := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if s := c.Query(param); s != "" {
 			v, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
 				return f, fmt.Errorf("%s must be an RFC 3339 time: %w", param, err)
+			}
+			// The zero time (the year 1) is before earliest: "since"
+			// it is no bound, "until" it is nothing.
+			switch since := param == "since"; {
+			case v.Before(earliest) && since, v.After(latest) && !since:
+				v = time.Time{} // no bound
+			case v.Before(earliest):
+				v = earliest
+			case v.After(latest):
+				v = latest
 			}
 			*t = v
 		}
