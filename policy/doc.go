@@ -13,6 +13,9 @@
 // in force, so a source that assembles policy from many parts (policy/kube
 // and its ConfigMaps) can leave a broken part out before it calls Update;
 // Update then takes what Check compiled instead of compiling it again.
+// UpdateChanged is Update for a source that knows which namespaces
+// changed: the others keep their compiled policy unread, so one change
+// among a thousand namespaces costs one namespace's compile.
 //
 // # Policy sets
 //

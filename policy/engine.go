@@ -70,6 +70,21 @@ func New(cluster *Bundle, namespaces map[string]*Bundle, opts ...Option) (*Engin
 // compiles), and a NamespaceErrors holding a *CompileError per namespace is
 // returned. A namespace missing from namespaces has no own policy.
 func (e *Engine) Update(cluster *Bundle, namespaces map[string]*Bundle) error {
+	return e.update(cluster, namespaces, false)
+}
+
+// UpdateChanged is Update for a source that knows what changed: cluster
+// policy becomes cluster, each namespace in changed gets its bundle (a nil
+// bundle: it has no own policy any more), and every other namespace keeps
+// what it has without its bundle being read again. With a thousand
+// namespaces of which one changed, Update digests a thousand bundles to
+// find the one; UpdateChanged digests one. Errors are as for Update.
+func (e *Engine) UpdateChanged(cluster *Bundle, changed map[string]*Bundle) error {
+	return e.update(cluster, changed, true)
+}
+
+// update is Update, or UpdateChanged when keep is true.
+func (e *Engine) update(cluster *Bundle, namespaces map[string]*Bundle, keep bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ctx := context.Background()
@@ -80,6 +95,16 @@ func (e *Engine) Update(cluster *Bundle, namespaces map[string]*Bundle) error {
 
 	checked := e.checked.take()
 	next := &revision{namespaces: map[string]*unit{}, failed: map[string]failure{}}
+	if keep {
+		next.namespaces = maps.Clone(old.namespaces)
+		next.failed = maps.Clone(old.failed)
+		if next.namespaces == nil {
+			next.namespaces = map[string]*unit{}
+		}
+		if next.failed == nil {
+			next.failed = map[string]failure{}
+		}
+	}
 	d := cluster.Digest()
 	if old.cluster != nil && old.cluster.digest == d {
 		next.cluster = old.cluster
@@ -102,6 +127,11 @@ func (e *Engine) Update(cluster *Bundle, namespaces map[string]*Bundle) error {
 	for ns, b := range namespaces {
 		if ns == "" {
 			return fmt.Errorf("updating policy: a namespace bundle has no namespace name")
+		}
+		delete(next.namespaces, ns) // kept ones are put back below
+		delete(next.failed, ns)
+		if b == nil && keep {
+			continue
 		}
 		d := b.Digest()
 		if u := old.namespaces[ns]; u != nil && u.digest == d {
@@ -214,6 +244,10 @@ func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, 
 	if err != nil {
 		return Result{}, err
 	}
+	// One cancellation for every query of this evaluation, fired when ctx
+	// is done. Without it OPA starts a goroutine per query to watch ctx.
+	cancel := topdown.NewCancel()
+	defer context.AfterFunc(ctx, cancel.Cancel)()
 	var res Result
 	res.Revision = rev.cluster.revision()
 	done := make([]*set, 0, len(sets))
@@ -226,7 +260,7 @@ func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, 
 			continue
 		}
 		done = append(done, s)
-		if err := s.eval(ctx, name, val, &res, tracerFor(trace, name)); err != nil {
+		if err := s.eval(ctx, name, val, cancel, &res, tracerFor(trace, name)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -236,7 +270,7 @@ func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, 
 	if u, ok := rev.namespaces[namespace]; ok {
 		for _, s := range u.sets { // exactly one: the namespace's package
 			bound := "shipgate.namespaces." + namespace
-			if err := s.eval(ctx, bound, val, &res, tracerFor(trace, bound)); err != nil {
+			if err := s.eval(ctx, bound, val, cancel, &res, tracerFor(trace, bound)); err != nil {
 				return Result{}, err
 			}
 		}
@@ -249,18 +283,19 @@ func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, 
 	return res, nil
 }
 
-// eval runs the set's query and appends what it raised to res, each entry
-// naming the set as bound. tr, when not nil, receives OPA's trace.
-func (s *set) eval(ctx context.Context, bound string, input ast.Value, res *Result, tr topdown.QueryTracer) error {
+// eval runs the set's query, stopped by cancel, and appends what it raised
+// to res, each entry naming the set as bound. tr, when not nil, receives
+// OPA's trace.
+func (s *set) eval(ctx context.Context, bound string, input ast.Value, cancel topdown.Cancel, res *Result, tr topdown.QueryTracer) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("evaluating policy set %s: %w", s.name, err)
 	}
 	var rs rego.ResultSet
 	var err error
 	if tr == nil {
-		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input))
+		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel))
 	} else {
-		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(tr))
+		rs, err = s.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel), rego.EvalQueryTracer(tr))
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil { // OPA's cancel error does not wrap it

@@ -37,7 +37,8 @@
 //
 // Every change is composed into a new revision that is checked
 // (policy.Engine.Check) before the whole is swapped in by one
-// Engine.Update, so an admission sees the old revision or the new one,
+// Engine.UpdateChanged, which is handed only the namespaces whose
+// ConfigMaps changed, so an admission sees the old revision or the new one,
 // never a half-built one, and never fails for a change that did not
 // compile. A ConfigMap that does not compile, or clashes with the rest
 // (the same data key, a rule defined twice), is left out at its latest

@@ -178,13 +178,10 @@ func (l *loader) reload() (keys []string, dirErr error) {
 	}
 	wg.Wait()
 
+	// Only the targets that changed go to the Engine: the others keep
+	// their compiled policy without their bundles being read again.
 	cluster := l.applied[""]
-	namespaces := make(map[string]*policy.Bundle, len(l.applied))
-	for t, b := range l.applied {
-		if t != "" {
-			namespaces[t] = b
-		}
-	}
+	changed := make(map[string]*policy.Bundle, len(results))
 	for _, r := range results {
 		switch {
 		case r.err != nil:
@@ -192,18 +189,24 @@ func (l *loader) reload() (keys []string, dirErr error) {
 		case r.target == "":
 			cluster = r.bundle
 		case len(r.bundle.Modules) == 0 && len(r.bundle.Data) == 0:
-			delete(namespaces, r.target)
+			changed[r.target] = nil
 		default:
-			namespaces[r.target] = r.bundle
+			changed[r.target] = r.bundle
 		}
 	}
-	if err := l.engine.Update(cluster, namespaces); err != nil {
+	if err := l.engine.UpdateChanged(cluster, changed); err != nil {
 		l.log.Error("policy update failed; nothing changed", "error", err.Error())
 		return nil, nil
 	}
 	l.dirty = map[string]bool{}
-	l.applied = map[string]*policy.Bundle{"": cluster}
-	maps.Copy(l.applied, namespaces)
+	l.applied[""] = cluster
+	for t, b := range changed {
+		if b == nil {
+			delete(l.applied, t)
+		} else {
+			l.applied[t] = b
+		}
+	}
 	clusterRev := l.engine.Revision()
 	for _, r := range results {
 		if r.err != nil {
