@@ -186,6 +186,13 @@ type SecretRef struct {
 type PolicySources struct {
 	Directory  string `yaml:"directory,omitempty" json:"directory,omitempty"`
 	ConfigMaps bool   `yaml:"configMaps,omitempty" json:"configMaps,omitempty"`
+	// NetworkHosts lets cluster policy call http.send and
+	// net.lookup_ip_addr, to these hosts only (names or addresses; any
+	// port).
+	// Empty (the default): no network built-ins, and a module that calls
+	// one does not compile. A namespace's own policy never gets them.
+	// Read at start; changing it takes a restart.
+	NetworkHosts []string `yaml:"networkHosts,omitempty" json:"networkHosts,omitempty"`
 }
 
 // Store is the database for audit, approvals and rollout records.

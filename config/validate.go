@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net"
 	"path"
 	"regexp"
 	"slices"
@@ -56,6 +57,7 @@ func (c *GatewayConfig) Validate() error {
 	for i := range c.Namespaces {
 		v.binding(index("namespaces", i), &c.Namespaces[i], false)
 	}
+	v.policies(c.Policies)
 	v.store(c.Store)
 	v.audit(c.Audit)
 	v.webhook(c.Webhook)
@@ -151,6 +153,16 @@ func (v *validator) approval(p string, a *ApprovalRule) {
 func positive(v *validator, p string, d Duration, example string) {
 	if d.Duration <= 0 {
 		v.add(p, "must be a positive duration such as %q, got %s", example, d.Duration)
+	}
+}
+
+// policies checks the network hosts policy may reach: a host name or
+// address, never a port, a URL or a wildcard (OPA matches the host alone).
+func (v *validator) policies(p PolicySources) {
+	for i, h := range p.NetworkHosts {
+		if h == "" || strings.ContainsAny(h, "/*?#@: ") && net.ParseIP(h) == nil {
+			v.add(index("policies.networkHosts", i), "%q is not a host: give a host name or address without port or scheme, such as vulndb.internal", h)
+		}
 	}
 }
 

@@ -53,6 +53,20 @@ func TestValidate(t *testing.T) {
 		"store URLs of each supported scheme": {
 			change: func(c *GatewayConfig) { c.Store.URL = "postgresql://shipgate@db/shipgate?sslmode=verify-full" },
 		},
+		"network hosts for cluster policy": {
+			change: func(c *GatewayConfig) { c.Policies.NetworkHosts = []string{"vulndb.internal", "10.0.0.7", "::1"} },
+		},
+		"network hosts that are not hosts": {
+			change: func(c *GatewayConfig) {
+				c.Policies.NetworkHosts = []string{"vulndb.internal:443", "https://vulndb.internal", "*.internal", ""}
+			},
+			want: []string{
+				`policies.networkHosts[0]: "vulndb.internal:443" is not a host: give a host name or address without port or scheme, such as vulndb.internal`,
+				`policies.networkHosts[1]: "https://vulndb.internal" is not a host: give a host name or address without port or scheme, such as vulndb.internal`,
+				`policies.networkHosts[2]: "*.internal" is not a host: give a host name or address without port or scheme, such as vulndb.internal`,
+				`policies.networkHosts[3]: "" is not a host: give a host name or address without port or scheme, such as vulndb.internal`,
+			},
+		},
 		"a relative sqlite path": {
 			change: func(c *GatewayConfig) { c.Store.URL = "sqlite://shipgate.db" },
 		},

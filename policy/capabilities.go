@@ -13,10 +13,14 @@ import (
 var networkBuiltins = []string{"http.send", "net.lookup_ip_addr"}
 
 // capabilities returns the built-ins policy may call: those of this OPA
-// version, without networkBuiltins unless network is true.
-func capabilities(network bool) *ast.Capabilities {
+// version, without networkBuiltins unless network is true. With network,
+// hosts (when not nil) are the only hosts they may reach.
+func capabilities(network bool, hosts []string) *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	if network {
+		if hosts != nil {
+			caps.AllowNet = slices.Clone(hosts)
+		}
 		return caps
 	}
 	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {

@@ -74,7 +74,7 @@ func TestForModulesKeepsWhatModulesName(t *testing.T) {
 x := strings.replace_n({}, "a") if count(input.a) > 1
 y := http.send({})
 `)
-	caps := capabilities(false)
+	caps := capabilities(false, nil)
 	got := forModules(caps, map[string]*ast.Module{"p.rego": mod})
 	for _, name := range []string{"strings.replace_n", "count", "gt", "assign", "eq", "internal.member_2", "internal.print"} {
 		if !hasBuiltin(got, name) {

@@ -18,7 +18,7 @@ import (
 // at once, alongside Evaluate.
 func (e *Engine) Check(namespace string, b *Bundle) error {
 	d := b.Digest()
-	u, err := compileUnit(context.Background(), b, d, namespace, e.caps, e.strict)
+	u, err := compileUnit(context.Background(), b, d, namespace, e.capsFor(namespace), e.strict)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,10 @@ import (
 // Engine evaluates compiled policy. It is safe for concurrent use: any
 // number of Evaluate calls run alongside one Update at a time.
 type Engine struct {
-	caps   *ast.Capabilities
-	strict bool
+	// caps are cluster policy's built-ins, nsCaps a namespace's own
+	// policy's: never the network ones.
+	caps, nsCaps *ast.Capabilities
+	strict       bool
 	// mu serialises Update; Evaluate never takes it.
 	mu  sync.Mutex
 	rev atomic.Pointer[revision]
@@ -44,6 +46,15 @@ type failure struct {
 	err    error
 }
 
+// capsFor is the capabilities of namespace's own policy, or of cluster
+// policy for "".
+func (e *Engine) capsFor(namespace string) *ast.Capabilities {
+	if namespace == "" {
+		return e.caps
+	}
+	return e.nsCaps
+}
+
 // New compiles cluster policy and each namespace's own policy (namespaces
 // maps a namespace to its Bundle; either may be nil or empty) into an
 // Engine. It fails on any compile error, including a namespace's, which
@@ -52,7 +63,7 @@ type failure struct {
 // one broken namespace does not keep the others from being served.
 func New(cluster *Bundle, namespaces map[string]*Bundle, opts ...Option) (*Engine, error) {
 	o := newOptions(opts)
-	e := &Engine{caps: capabilities(o.network), strict: o.strict}
+	e := &Engine{caps: capabilities(o.network, o.hosts), nsCaps: capabilities(false, nil), strict: o.strict}
 	if err := e.Update(cluster, namespaces); err != nil {
 		return nil, err
 	}
@@ -159,7 +170,7 @@ func (e *Engine) update(cluster *Bundle, namespaces map[string]*Bundle, keep boo
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, j := range jobs {
 		g.Go(func() error {
-			u, err := compileUnit(ctx, j.b, j.digest, j.ns, e.caps, e.strict)
+			u, err := compileUnit(ctx, j.b, j.digest, j.ns, e.capsFor(j.ns), e.strict)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

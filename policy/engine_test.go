@@ -3,6 +3,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -328,6 +331,16 @@ func TestNetworkBuiltinsRefused(t *testing.T) {
 			}
 		})
 	}
+	// With hosts, cluster policy compiles; a namespace's own still does not.
+	send := "package shipgate.net\n\ndeny contains \"up\" if {\n\thttp.send({\"method\": \"GET\", \"url\": \"http://example.com\"}).status_code == 200\n}\n"
+	if _, err := New(bundleOf(map[string]string{"net.rego": send}), nil, WithNetworkHosts("example.com")); err != nil {
+		t.Errorf("cluster policy with WithNetworkHosts: %v", err)
+	}
+	_, err := New(nil, map[string]*Bundle{"team-a": bundleOf(map[string]string{"net.rego": strings.Replace(send, "shipgate.net", "shipgate.namespaces[\"team-a\"]", 1)})}, WithNetworkHosts("example.com"))
+	compileErrorAt(t, err, "net.rego", 4, "undefined function http.send")
+	if _, err := New(bundleOf(map[string]string{"net.rego": send}), nil, WithNetworkHosts()); err == nil {
+		t.Error("WithNetworkHosts() with no hosts let http.send compile")
+	}
 	// Pure built-ins stay: net.cidr_contains does no I/O.
 	if _, err := New(bundleOf(map[string]string{"pure.rego": "package shipgate.pure\ndeny contains \"x\" if net.cidr_contains(\"10.0.0.0/8\", \"10.1.2.3\")\n"}), nil); err != nil {
 		t.Errorf("net.cidr_contains: %v", err)
@@ -379,5 +392,34 @@ deny contains "review carried its own shipgate key" if input.shipgate.forged
 		if _, err := (&Input{Review: []byte(raw)}).Value(); err == nil {
 			t.Errorf("%s: Value accepted %q", name, raw)
 		}
+	}
+}
+
+// TestNetworkHostsBoundCalls: cluster policy given hosts reaches those
+// hosts and no other; a call elsewhere fails the evaluation (fail closed).
+func TestNetworkHostsBoundCalls(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"blocked": ["registry.example.com/shop/api@sha256:0bad"]}`)
+	}))
+	defer srv.Close()
+	host, _, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	module := fmt.Sprintf("package shipgate.vulndb\n\ndeny contains \"blocked by the vulnerability database\" if {\n\tresp := http.send({\"method\": \"GET\", \"url\": %q})\n\tcount(resp.body.blocked) > 0\n}\n", srv.URL+"/blocked")
+	in := map[string]any{"request": map[string]any{"uid": "u"}}
+	allowed, err := New(bundleOf(map[string]string{"vulndb.rego": module}), nil, WithStrictBuiltinErrors(), WithNetworkHosts(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := allowed.Evaluate(t.Context(), "shop", []string{"vulndb"}, in)
+	if err != nil || len(res.Deny) != 1 {
+		t.Fatalf("with %s allowed: %+v, %v; want one denial from the response", host, res, err)
+	}
+	other, err := New(bundleOf(map[string]string{"vulndb.rego": module}), nil, WithStrictBuiltinErrors(), WithNetworkHosts("vulndb.internal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := other.Evaluate(t.Context(), "shop", []string{"vulndb"}, in); err == nil {
+		t.Errorf("a call to %s with only vulndb.internal allowed: %+v, want an evaluation error", host, res)
 	}
 }

@@ -5,14 +5,30 @@ type Option func(*options)
 
 type options struct {
 	network bool
+	hosts   []string
 	strict  bool
 }
 
-// WithNetworkBuiltins lets policy call http.send and net.lookup_ip_addr.
-// Without it, a module that calls them fails to compile: an admission
-// decision should not wait on, or be steered by, a network call from Rego.
+// WithNetworkBuiltins lets cluster policy call http.send and
+// net.lookup_ip_addr, to any host. Without it, a module that calls them
+// fails to compile: an admission decision should not wait on, or be
+// steered by, a network call from Rego. A namespace's own policy never
+// gets them: a tenant's Rego must not make the gateway's requests.
 func WithNetworkBuiltins() Option {
-	return func(o *options) { o.network = true }
+	return func(o *options) { o.network, o.hosts = true, nil }
+}
+
+// WithNetworkHosts is WithNetworkBuiltins limited to hosts (names or
+// addresses, any port, as OPA's capabilities allow_net): a call to any
+// other host is an evaluation error. No hosts means no network built-ins.
+func WithNetworkHosts(hosts ...string) Option {
+	return func(o *options) {
+		if len(hosts) == 0 {
+			o.network, o.hosts = false, nil
+			return
+		}
+		o.network, o.hosts = true, hosts
+	}
 }
 
 // WithStrictBuiltinErrors makes a built-in that fails (1 / 0, sprintf of

@@ -23,7 +23,7 @@ func NewTestRunner(b *Bundle, opts ...Option) (*tester.Runner, error) {
 // capabilities they were parsed with.
 func testRunner(b *Bundle, opts []Option) (*tester.Runner, map[string]*ast.Module, *ast.Capabilities, error) {
 	o := newOptions(opts)
-	caps := capabilities(o.network)
+	caps := capabilities(o.network, o.hosts)
 	mods, err := parseBundle(b, caps, true)
 	if err != nil {
 		return nil, nil, nil, err

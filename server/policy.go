@@ -33,7 +33,7 @@ func (s *Server) openPolicy(cfg *config.GatewayConfig) error {
 			return err
 		}
 	}
-	e, err := policy.New(b, nil, policy.WithStrictBuiltinErrors())
+	e, err := policy.New(b, nil, policy.WithStrictBuiltinErrors(), policy.WithNetworkHosts(cfg.Policies.NetworkHosts...))
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,7 @@ func runPolicyEval(ctx context.Context, out io.Writer, o policyEvalOptions) erro
 	}
 	// As the server compiles it: a built-in that errors fails the
 	// evaluation rather than leaving a deny rule silently undefined.
-	engine, err := policy.New(b, nil, policy.WithStrictBuiltinErrors())
+	engine, err := policy.New(b, nil, policy.WithStrictBuiltinErrors(), policy.WithNetworkHosts(cfg.Policies.NetworkHosts...))
 	if err != nil {
 		return inputError(err)
 	}
