@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"slices"
+	"time"
 )
 
 // Approvals configures what approval requests do besides wait for votes.
@@ -13,7 +14,16 @@ type Approvals struct {
 	// created, approved, rejected or expires. The body's "text" field makes
 	// it a Slack incoming-webhook message as it is.
 	Notify []NotifyTarget `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// SweepInterval is how often lapsed requests are expired (and their
+	// "expired" event recorded and notified) when nobody asks about them,
+	// and failed audit appends of approval events retried. Default 30s; at
+	// least 1s. Read when serve starts: a reload does not change it.
+	SweepInterval Duration `yaml:"sweepInterval,omitempty" json:"sweepInterval,omitempty"`
 }
+
+// MinSweepInterval keeps the approval sweep, a write transaction on the
+// store, from running more than once a second.
+const MinSweepInterval = time.Second
 
 // NotifyTarget is one receiver of approval events.
 type NotifyTarget struct {
@@ -30,6 +40,9 @@ var NotifyEvents = []string{"created", "approved", "rejected", "expired"}
 
 // approvals checks the notification receivers without echoing a URL.
 func (v *validator) approvals(a Approvals) {
+	if a.SweepInterval.Duration != 0 && a.SweepInterval.Duration < MinSweepInterval {
+		v.add("approvals.sweepInterval", "must be at least %s, got %s", MinSweepInterval, a.SweepInterval.Duration)
+	}
 	seen := map[string]int{}
 	for i, t := range a.Notify {
 		p := index("approvals.notify", i)

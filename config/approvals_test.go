@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestApprovalNotifications(t *testing.T) {
@@ -55,6 +56,41 @@ func TestApprovalNotifications(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret-path") {
 				t.Errorf("an error echoes the URL, which may hold a secret:\n%v", err)
+			}
+		})
+	}
+}
+
+func TestApprovalSweepInterval(t *testing.T) {
+	t.Parallel()
+	const head = "apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce}\n"
+	tests := map[string]struct {
+		yaml string
+		want time.Duration // 0: left to the approval service's default
+		err  string
+	}{
+		"left out":          {yaml: ""},
+		"one second":        {yaml: "approvals:\n  sweepInterval: 1s\n", want: time.Second},
+		"five minutes":      {yaml: "approvals:\n  sweepInterval: 5m\n", want: 5 * time.Minute},
+		"below one second":  {yaml: "approvals:\n  sweepInterval: 100ms\n", err: "approvals.sweepInterval: must be at least 1s, got 100ms"},
+		"not a duration":    {yaml: "approvals:\n  sweepInterval: often\n", err: `invalid duration "often"`},
+		"a negative number": {yaml: "approvals:\n  sweepInterval: -5s\n", err: `duration "-5s" is negative`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse("gateway.yaml", []byte(head+tc.yaml))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Parse: want an error with %q, got %v", tc.err, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := c.Approvals.SweepInterval.Duration; got != tc.want {
+				t.Errorf("approvals.sweepInterval = %s, want %s", got, tc.want)
 			}
 		})
 	}

@@ -30,6 +30,9 @@ func (s *Server) openApprovals(verifier webhook.ImageVerifier) error {
 		approval.WithNotifyTargets(func() []config.NotifyTarget { return s.config().Approvals.Notify }),
 		approval.WithLogger(s.log),
 	}
+	if d := s.config().Approvals.SweepInterval.Duration; d > 0 {
+		opts = append(opts, approval.WithSweepInterval(d))
+	}
 	if verifier != nil {
 		opts = append(opts, approval.WithResolver(verifierResolver{v: verifier, s: s}))
 	}

@@ -52,6 +52,7 @@ func gatewayConfig(registryHosts ...string) map[string]any {
 		"defaults":           map[string]any{"mode": "enforce", "trust": []string{trustPolicy}},
 		"namespaces": []any{
 			map[string]any{"match": map[string]any{"names": []string{"dev-*"}}, "mode": "warn"},
+			expiringBinding(),
 			map[string]any{
 				"match": map[string]any{"names": []string{"prod-*"}, "labels": map[string]string{"env": "prod"}},
 				"mode":  "enforce",
@@ -80,6 +81,8 @@ func gatewayConfig(registryHosts ...string) map[string]any {
 		// A signed checkpoint every 2s (the default is a minute), so the
 		// auditor's verification through the API has one to check.
 		"audit": map[string]any{"checkpointEvery": map[string]any{"interval": "2s"}},
+		// Lapsed approvals are expired every second (the default is 30s).
+		"approvals": map[string]any{"sweepInterval": sweepInterval.String()},
 	}
 }
 
@@ -145,7 +148,7 @@ func TestE2E(t *testing.T) {
 	if err := grantUsers(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	for ns, labels := range map[string]map[string]string{enforced: nil, warned: nil, prod: {"env": "prod"}} {
+	for ns, labels := range map[string]map[string]string{enforced: nil, warned: nil, prod: {"env": "prod"}, expiring: {"env": "prod"}} {
 		if err := c.EnsureNamespace(ctx, ns, labels); err != nil {
 			t.Fatal(err)
 		}
@@ -179,9 +182,11 @@ func TestE2E(t *testing.T) {
 		{"a Pod claiming the ReplicaSet, created by the deployer, is judged as a bare Pod", testBarePodClaimingOwner},
 		{"kubectl debug: an unsigned ephemeral container is refused, a signed one admitted", testEphemeral},
 		{"a production rollout waits for two approvals", testApprovals},
+		{"a production rollout whose approval lives 20s is admitted", testApprovedThenExpiring},
 		{"the CronJob's Job and Pods inherit; a Job made from it by hand is a bare Job", testCronJobInherits},
 		{"an auditor reads the log through the API", testAuditAPI},
 		{"a private registry: refused without pull secrets, admitted with the Pod's or its service account's", testPullSecrets},
+		{"after its approval expired, a scale-up works: inherited, no record, no new request", testScaleAfterExpiry},
 		{"every rendered chart object passes server-side dry run", testChartDryRun},
 		{"fail closed", testFailClosed},
 		{"audit log holds exactly the expected records and verifies", testAuditVerifies},
@@ -213,13 +218,21 @@ type env struct {
 		rs, rsUID string
 		pods      []string
 	}
+	// expiring is what testApprovedThenExpiring left for
+	// testScaleAfterExpiry: the approval request, when it lapses, and the
+	// rollout's ReplicaSet.
+	expiring struct {
+		approval  string
+		expiresAt time.Time
+		rs        string
+	}
 }
 
 // grantUsers gives the token file's people their cluster rights: everyone
 // who deploys may edit workloads anywhere and add ephemeral containers
 // (kubectl debug; edit does not grant it), the auditor may read and query
 // the audit API, and the release managers may read and vote on approvals in
-// the production namespace (docs/approvals.md). The deployer has no right on
+// the production namespaces (docs/approvals.md). The deployer has no right on
 // approvals at all.
 func grantUsers(ctx context.Context, c *harness.Cluster) error {
 	bindings := `apiVersion: rbac.authorization.k8s.io/v1
@@ -289,9 +302,20 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: e2e-release-managers-approve
+  namespace: ` + expiring + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
 `
-	if err := c.EnsureNamespace(ctx, prod, map[string]string{"env": "prod"}); err != nil {
-		return err
+	for _, ns := range []string{prod, expiring} {
+		if err := c.EnsureNamespace(ctx, ns, map[string]string{"env": "prod"}); err != nil {
+			return err
+		}
 	}
 	_, err := c.MustKubectl(ctx, harness.Admin, bindings, "apply", "-f", "-")
 	return err

@@ -3,10 +3,16 @@ package e2e
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shipgate/shipgate/test/e2e/harness"
 )
@@ -24,6 +30,7 @@ const slack = 4 * time.Second
 // timeout, while kube-system, which the namespaceSelector leaves out, still
 // takes writes at once.
 func testFailClosed(ctx context.Context, t *testing.T, e *env) {
+	wantFailClosedRegistration(ctx, t, e)
 	if err := e.sg.Stop(); err != nil {
 		t.Fatalf("stopping shipgate: %v", err)
 	}
@@ -37,7 +44,43 @@ func testFailClosed(ctx context.Context, t *testing.T, e *env) {
 		}
 		defer stop()
 		failsClosed(ctx, t, e, "hung", "")
+		apiServerWaits(ctx, t, e)
 	})
+}
+
+// apiServerSlack is what the API server may take beyond the webhook
+// timeout to answer, on two busy cores.
+const apiServerSlack = 2 * time.Second
+
+// apiServerWaits times a create through client-go, without kubectl's own
+// start-up in the figure: with the webhook hanging, the API server gives
+// up after the webhook timeout and refuses, no sooner and not much later.
+func apiServerWaits(ctx context.Context, t *testing.T, e *env) {
+	one := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-while-hung-client-go", Namespace: enforced},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web-while-hung-client-go"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web-while-hung-client-go"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: pinnedImage}}},
+			},
+		},
+	}
+	start := time.Now()
+	_, err := e.c.Admin.AppsV1().Deployments(enforced).Create(ctx, d, metav1.CreateOptions{})
+	took := time.Since(start)
+	if err == nil {
+		t.Fatalf("want the create refused with the webhook hanging; it was stored")
+	}
+	if !strings.Contains(err.Error(), "failed calling webhook") {
+		t.Errorf("the create failed with %v, want the API server's failed calling webhook", err)
+	}
+	if took < webhookTimeout-500*time.Millisecond || took > webhookTimeout+apiServerSlack {
+		t.Errorf("the API server answered in %s, want the webhook timeout %s (+%s)", took, webhookTimeout, apiServerSlack)
+	}
+	e.log.Printf("fail closed (hung, client-go): the API server refused in %s", took.Round(time.Millisecond))
 }
 
 // failsClosed applies a Deployment in the enforced namespace and one in
@@ -98,4 +141,59 @@ func blackHole(addr string) (stop func(), err error) {
 			c.Close()
 		}
 	}, nil
+}
+
+// wantFailClosedRegistration checks what the API server holds of both
+// webhook configurations the chart registered: each webhook fails closed,
+// gives up after the webhook timeout and leaves kube-system out. The
+// refusals below come from the mutating webhook, called first; this is
+// what says the validating one would refuse too.
+func wantFailClosedRegistration(ctx context.Context, t *testing.T, e *env) {
+	t.Helper()
+	check := func(kind, name string, policy *admissionregistrationv1.FailurePolicyType, timeout *int32, sel *metav1.LabelSelector) {
+		t.Helper()
+		if policy == nil || *policy != admissionregistrationv1.Fail {
+			t.Errorf("%s webhook %s: failurePolicy %v, want Fail", kind, name, policy)
+		}
+		if timeout == nil || time.Duration(*timeout)*time.Second != webhookTimeout {
+			t.Errorf("%s webhook %s: timeoutSeconds %v, want %s", kind, name, timeout, webhookTimeout)
+		}
+		excluded := false
+		if sel == nil {
+			sel = &metav1.LabelSelector{}
+		}
+		for _, r := range sel.MatchExpressions {
+			if r.Key == "kubernetes.io/metadata.name" && r.Operator == metav1.LabelSelectorOpNotIn && slices.Contains(r.Values, "kube-system") {
+				excluded = true
+			}
+		}
+		if !excluded {
+			t.Errorf("%s webhook %s: namespaceSelector %v does not leave kube-system out", kind, name, sel)
+		}
+	}
+	reg := e.c.Admin.AdmissionregistrationV1()
+	hooks := 0
+	for _, o := range e.sg.Manifest.Select("MutatingWebhookConfiguration") {
+		m, err := reg.MutatingWebhookConfigurations().Get(ctx, o.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range m.Webhooks {
+			hooks++
+			check("mutating", w.Name, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector)
+		}
+	}
+	for _, o := range e.sg.Manifest.Select("ValidatingWebhookConfiguration") {
+		v, err := reg.ValidatingWebhookConfigurations().Get(ctx, o.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range v.Webhooks {
+			hooks++
+			check("validating", w.Name, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector)
+		}
+	}
+	if hooks != 2 {
+		t.Errorf("the chart registered %d webhooks, want 2 (mutate and validate)", hooks)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate/test/e2e/harness"
 )
@@ -65,13 +66,23 @@ type approvalRequest struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	State     string `json:"state"`
+	// ExpiresAt is when the request or its approval lapses; DecidedAt
+	// when it was approved, rejected or expired.
+	ExpiresAt time.Time `json:"expiresAt"`
+	DecidedAt time.Time `json:"decidedAt"`
 }
 
 // listApprovals lists the approval requests of the production namespace
 // as user.
 func listApprovals(ctx context.Context, t *testing.T, e *env, user string) []approvalRequest {
 	t.Helper()
-	out, err := e.sg.API(ctx, user, "approvals", "list", "-n", prod, "-o", "json")
+	return listApprovalsIn(ctx, t, e, user, prod)
+}
+
+// listApprovalsIn lists the approval requests of namespace ns as user.
+func listApprovalsIn(ctx context.Context, t *testing.T, e *env, user, ns string) []approvalRequest {
+	t.Helper()
+	out, err := e.sg.API(ctx, user, "approvals", "list", "-n", ns, "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

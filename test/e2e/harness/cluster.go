@@ -72,7 +72,7 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	c.log.Printf("shipgate built in %s", took.Round(time.Millisecond))
+	c.log.Printf("shipgate built in %s (static: no ELF interpreter, no shared libraries)", took.Round(time.Millisecond))
 	if c.CA, err = NewCA(c.Dir); err != nil {
 		return c, err
 	}

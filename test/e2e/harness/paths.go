@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -83,7 +84,8 @@ func FindBinaries(root string) (Binaries, error) {
 
 // BuildShipgate builds ./cmd/shipgate of the working tree into the cache,
 // statically and with the flags of `make build` and the Dockerfile (so the
-// build cache serves both), and says how long it took.
+// build cache serves both), checks it needs no libc, and says how long it
+// took.
 func BuildShipgate(ctx context.Context, root string, b Binaries) (time.Duration, error) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", b.Shipgate, "./cmd/shipgate")
@@ -92,5 +94,32 @@ func BuildShipgate(ctx context.Context, root string, b Binaries) (time.Duration,
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building shipgate: %w\n%s", err, out)
 	}
+	if err := checkStatic(b.Shipgate); err != nil {
+		return 0, err
+	}
 	return time.Since(start), nil
+}
+
+// checkStatic fails unless path is an ELF executable that needs no libc:
+// no program interpreter (ld.so) and no shared libraries, so it runs on
+// the Dockerfile's distroless static base as it runs here.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("checking %s is static: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is not static: it names a program interpreter (built with cgo?)", path)
+		}
+	}
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return fmt.Errorf("checking %s is static: %w", path, err)
+	}
+	if len(libs) > 0 {
+		return fmt.Errorf("%s is not static: it needs %s", path, strings.Join(libs, ", "))
+	}
+	return nil
 }
