@@ -24,7 +24,8 @@ while IFS= read -r file; do
 			status=1
 			result=FAILED
 		fi
-		last=$(grep -oE 'execs: [0-9]+ .*new interesting: [0-9]+' "$log" | tail -1 | sed -E 's/ \([0-9]+\/sec\)//')
+		# A run that never got past its baseline has no "execs:" line.
+		last=$(grep -oE 'execs: [0-9]+ .*new interesting: [0-9]+' "$log" | tail -1 | sed -E 's/ \([0-9]+\/sec\)//' || true)
 		summary+=("$result $pkg $target: ${last:-no inputs fuzzed}")
 		rm -f "$log"
 	done
