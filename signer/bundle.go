@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -55,9 +56,11 @@ const (
 // is asked for only when a signature authority or an attestation rule is
 // not already satisfied by cosign v2's .sig/.att tags, and each bundle is
 // fetched only when its predicate type is wanted, so an image in the v2
-// layout that verifies costs no extra request. Used by one verification
-// (one goroutine) only.
+// layout that verifies costs no extra request. Used by one verification,
+// whose signature and attestation checks may ask at the same time: mu
+// makes them take turns, so each request is still made once.
 type referrers struct {
+	mu     sync.Mutex
 	acc    access
 	d      name.Digest
 	listed bool
@@ -86,6 +89,8 @@ func newReferrers(acc access, d name.Digest) *referrers {
 // listing and fetching on first need. After a failure it returns none and
 // r.err says why.
 func (r *referrers) matching(pt string) []*sigBundle {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.list()
 	var out []*sigBundle
 	for _, desc := range r.candidates {

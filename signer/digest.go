@@ -1,12 +1,14 @@
 package signer
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -53,27 +55,31 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 	// cosign v3's bundles (bundle.go), read only for what the .sig and
 	// .att tags leave unsatisfied.
 	bundles := newReferrers(acc, d)
+	// The signatures and the attestations are independent: the
+	// attestations are fetched and checked beside the signatures, so a new
+	// digest waits for two round trips in series, not four.
+	var atts attestationsChecked
+	var wg sync.WaitGroup
+	attCtx, stop := context.WithCancel(acc.ctx)
+	defer stop()
+	if len(p.atts) > 0 {
+		wg.Go(func() { atts = checkAttestations(access{ctx: attCtx, puller: acc.puller}, d, p, bundles, h, now) })
+	}
 	if len(p.sigs) > 0 {
 		sigs, err := fetchAttached(acc, d, ociremote.SignatureTag)
 		if err != nil {
+			stop() // the verdict is settled: no attestation can change it
+			wg.Wait()
 			return fail("fetching signatures", err)
 		}
 		checkSignatures(res, acc, p, sigs, bundles, h)
 	}
-	if len(p.atts) > 0 {
-		atts, err := fetchAttached(acc, d, ociremote.AttestationTag)
-		if err != nil {
-			return fail("fetching attestations", err)
-		}
-		for _, rule := range p.atts {
-			att, err := rule.verify(acc, atts, bundles, h, now)
-			if err != nil {
-				res.Errors = append(res.Errors, err.Error())
-				continue
-			}
-			res.Attestations = append(res.Attestations, att)
-		}
+	wg.Wait()
+	if atts.err != nil {
+		return fail("fetching attestations", atts.err)
 	}
+	res.Attestations = append(res.Attestations, atts.accepted...)
+	res.Errors = append(res.Errors, atts.errors...)
 	if bundles.err != nil {
 		// What was judged without the bundles does not stand.
 		res.Authorities, res.Attestations, res.Errors = []Signer{}, []Attestation{}, []string{}
@@ -81,6 +87,35 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 	}
 	res.Verified = len(res.Errors) == 0
 	return res
+}
+
+// attestationsChecked is what checkAttestations found: the attestations
+// each rule accepted, the reasons for each it did not, or the failure to
+// fetch them.
+type attestationsChecked struct {
+	accepted []Attestation
+	errors   []string
+	err      error
+}
+
+// checkAttestations fetches the attestations cosign attached to d and
+// applies each of p's attestation rules to them.
+func checkAttestations(acc access, d name.Digest, p *trustPolicy, bundles *referrers, h v1.Hash, now time.Time) attestationsChecked {
+	var out attestationsChecked
+	atts, err := fetchAttached(acc, d, ociremote.AttestationTag)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	for _, rule := range p.atts {
+		att, err := rule.verify(acc, atts, bundles, h, now)
+		if err != nil {
+			out.errors = append(out.errors, err.Error())
+			continue
+		}
+		out.accepted = append(out.accepted, att)
+	}
+	return out
 }
 
 // checkSignatures counts the distinct authorities with a signature that
@@ -153,7 +188,6 @@ func fetchAttached(acc access, d name.Digest, tagFor func(name.Reference, ...oci
 	if len(list) > maxSignatures {
 		return nil, fmt.Errorf("%s lists %d signature layers, more than the %d shipgate reads", tag, len(list), maxSignatures)
 	}
-	out := make([]oci.Signature, 0, len(list))
 	for _, s := range list {
 		size, err := s.Size()
 		if err != nil {
@@ -162,11 +196,22 @@ func fetchAttached(acc access, d name.Digest, tagFor func(name.Reference, ...oci
 		if size > maxSignatureLayer {
 			return nil, fmt.Errorf("%s has a signature layer of %d bytes, more than the %d allowed", tag, size, maxSignatureLayer)
 		}
-		c, err := static.Copy(s)
-		if err != nil {
-			return nil, err
+	}
+	// Each layer is its own request: several (a rerun CI's attestations
+	// pile up) are read at once.
+	out := make([]oci.Signature, len(list))
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, s := range list {
+		if i == len(list)-1 {
+			out[i], errs[i] = static.Copy(s)
+			break
 		}
-		out = append(out, c)
+		wg.Go(func() { out[i], errs[i] = static.Copy(s) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -34,8 +34,8 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 		return v.lookup(acc, req, d, p)
 	}
 	tag := d.Context().Tag(img.Tag)
-	key := coveredKey(d, tag, p)
-	if r, ok := v.cache.get(key, v.opts.now()); ok {
+	key := keyOf(d.DigestStr(), p, tag.Name())
+	if r, ok := v.cache.get(key, d.DigestStr(), p, v.opts.now()); ok {
 		return r
 	}
 	own := v.lookup(acc, req, d, p)
@@ -44,12 +44,12 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 	}
 	if own.Unavailable {
 		// A verification through the index kept earlier may still do.
-		return v.lastKnownGood(acc.ctx, key, own)
+		return v.lastKnownGood(acc.ctx, coveredKey(d, tag, p), own)
 	}
 	now := v.opts.now()
 	res := v.throughIndex(acc, req, own, d, tag, p)
 	if res.Unavailable {
-		return v.lastKnownGood(acc.ctx, key, res)
+		return v.lastKnownGood(acc.ctx, coveredKey(d, tag, p), res)
 	}
 	if !req.DryRun {
 		ttl := v.cfg.FailureTTL.Duration
@@ -58,17 +58,17 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 		}
 		v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
 		if res.Verified && v.opts.lkg != nil {
-			v.remember(acc.ctx, key, res)
+			v.remember(acc.ctx, coveredKey(d, tag, p), res)
 		}
 	}
 	return res
 }
 
-// coveredKey is the cache key of d verified through the index tag names:
-// d's own key (digest, policy, revision) and the tag, since a reference
-// without the tag, or with another, has no such index to go by.
+// coveredKey is the last-known-good key of d verified through the index
+// tag names: d's own key (digest, policy, revision) and the tag, since a
+// reference without the tag, or with another, has no such index to go by.
 func coveredKey(d name.Digest, tag name.Tag, p *trustPolicy) string {
-	return cacheKey(d.DigestStr(), p) + "|" + tag.Name()
+	return storeKey(d.DigestStr(), p) + "|" + tag.Name()
 }
 
 // throughIndex verifies, in place of d, the image index tag names, and

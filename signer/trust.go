@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"unique"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -42,6 +43,8 @@ type trustPolicy struct {
 	// verdicts does: patterns, authorities, their key material. Cached
 	// results carry it, so a reload that removes an authority voids them.
 	revision string
+	// id is name and revision interned: what the cache keys by.
+	id unique.Handle[string]
 }
 
 // attestationRule is one required predicate type with its authorities.
@@ -121,6 +124,7 @@ func compilePolicy(tp *config.TrustPolicy, read ReadSource) (*trustPolicy, error
 		p.atts = append(p.atts, rule)
 	}
 	p.revision = hex.EncodeToString(h.Sum(nil))[:16]
+	p.id = unique.Make(p.name + "\x00" + p.revision)
 	return p, nil
 }
 

@@ -87,7 +87,7 @@ func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
 		reg:    newRegistry(newRoundTripper(timeout, retries), o.keychain),
 		cache:  newCache(size),
 		tags:   lru.New(size),
-		parsed: lru.New(size),
+		parsed: lru.New(min(size, maxParsed)),
 		cfg:    cfg,
 		opts:   o,
 	}
@@ -171,31 +171,6 @@ func (v *Verifier) Verify(ctx context.Context, req Request) []*Result {
 	return out
 }
 
-// parsedRef is a reference parsed once: references repeat across
-// admissions, and parsing one takes regular expressions.
-type parsedRef struct {
-	img  workload.Image
-	repo name.Repository
-	err  error
-}
-
-// parse parses ref, or returns it parsed before.
-func (v *Verifier) parse(ref string) parsedRef {
-	if p, ok := v.parsed.Get(ref); ok {
-		return p.(parsedRef)
-	}
-	var p parsedRef
-	p.img, p.err = workload.ParseImage(ref)
-	if p.err == nil {
-		var err error
-		if p.repo, err = name.NewRepository(p.img.Name(), name.WeakValidation); err != nil {
-			p.err = fmt.Errorf("parsing %s: %w", p.img.Name(), err)
-		}
-	}
-	v.parsed.Add(ref, p)
-	return p
-}
-
 // verifyRef is one reference: parse, match a trust policy (before any
 // network call), resolve, then the cache, the shared verification, and
 // last-known-good when the registry cannot be reached.
@@ -272,12 +247,13 @@ func (v *Verifier) resolve(acc access, img workload.Image, repo name.Repository)
 // cache, or shared with concurrent admissions of the same digest, or from
 // last-known-good when the registry cannot be reached.
 func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy) *Result {
-	key := cacheKey(d.DigestStr(), p)
+	key := keyOf(d.DigestStr(), p, "")
 	now := v.opts.now()
-	if r, ok := v.cache.get(key, now); ok {
+	if r, ok := v.cache.get(key, d.DigestStr(), p, now); ok {
 		return r
 	}
-	ch := v.flight.DoChan(key, func() (any, error) {
+	skey := storeKey(d.DigestStr(), p)
+	ch := v.flight.DoChan(skey, func() (any, error) {
 		// The shared work outlives any one caller's cancellation but not
 		// the first caller's deadline.
 		ctx := context.WithoutCancel(acc.ctx)
@@ -286,35 +262,71 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 			ctx, cancel = context.WithDeadline(ctx, dl)
 			defer cancel()
 		}
-		return verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now()), nil
+		res := verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now())
+		// Kept before the flight ends, so an admission arriving between
+		// its end and its callers' return finds it rather than starting
+		// the same verification again.
+		kept := !req.DryRun && !res.Unavailable
+		if kept {
+			v.keep(ctx, key, skey, res, now)
+		}
+		return flightResult{res: res, kept: kept}, nil
 	})
 	var res *Result
+	kept := false
 	select {
 	case r := <-ch:
-		res = r.Val.(*Result).clone()
+		out := r.Val.(flightResult)
+		res, kept = out.res.clone(), out.kept
 	case <-acc.ctx.Done():
 		res = &Result{Digest: d.DigestStr(), TrustPolicy: p.name, Unavailable: true, Authorities: []Signer{}, Attestations: []Attestation{},
 			Errors: []string{fmt.Sprintf("verifying %s: %v: registry %s did not answer within the admission's deadline", d.DigestStr(), ErrRegistry, d.RegistryStr())}}
 	}
 	if res.Unavailable {
-		return v.lastKnownGood(acc.ctx, key, res)
+		return v.lastKnownGood(acc.ctx, skey, res)
 	}
-	if !req.DryRun {
-		ttl := v.cfg.FailureTTL.Duration
-		if res.Verified {
-			ttl = v.cfg.CacheTTL.Duration
-		}
-		v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
-		if res.Verified && v.opts.lkg != nil {
-			v.remember(acc.ctx, key, res)
-		}
+	if !req.DryRun && !kept { // the flight was a dry run's
+		v.keep(acc.ctx, key, skey, res, now)
 	}
 	return res
 }
 
+// flightResult is a shared verification and whether it was kept (cached,
+// and remembered as last-known-good), which a dry run's is not.
+type flightResult struct {
+	res  *Result
+	kept bool
+}
+
+// keep caches res (long for a verdict, short for a failure) and remembers
+// a verdict as last-known-good.
+func (v *Verifier) keep(ctx context.Context, key cacheKey, skey string, res *Result, now time.Time) {
+	ttl := v.cfg.FailureTTL.Duration
+	if res.Verified {
+		ttl = v.cfg.CacheTTL.Duration
+	}
+	v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
+	if res.Verified && v.opts.lkg != nil {
+		v.remember(ctx, skey, res)
+	}
+}
+
+// storeKey is how a verification of digest under p is named in
+// last-known-good and among the verifications in flight: digest, policy
+// name and revision.
+func storeKey(digest string, p *trustPolicy) string {
+	return digest + "|" + p.name + "|" + p.revision
+}
+
 // remember writes a successful verification to last-known-good. A store
-// failure is logged, not fatal: the verification itself stands.
+// failure is logged, not fatal: the verification itself stands. With
+// maxStale 0 (the default) last-known-good is never read, so nothing is
+// written: a new digest's admission does not wait for a commit no one
+// will read.
 func (v *Verifier) remember(ctx context.Context, key string, res *Result) {
+	if v.cfg.MaxStale.Duration <= 0 {
+		return
+	}
 	b, err := json.Marshal(res)
 	if err == nil {
 		err = v.opts.lkg.PutVerification(context.WithoutCancel(ctx), res.Digest, key, b, res.VerifiedAt)
