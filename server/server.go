@@ -119,7 +119,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	s.recorder = webhook.NewAuditRecorder(s.audit, webhook.WithDenialWindow(s.config().Audit.DenialWindow.Duration))
+	s.recorder = webhook.NewAuditRecorder(s.audit, webhook.WithDenialWindow(s.config().Audit.DenialWindow.Duration), webhook.WithAuditLogger(s.log))
 	wopts := []webhook.Option{
 		webhook.WithLogger(s.log),
 		webhook.WithRecorder(s.recorder),

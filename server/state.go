@@ -46,7 +46,7 @@ func (s *Server) openState(ctx context.Context, cfg *config.GatewayConfig) error
 	}
 	host, _ := os.Hostname()
 	every := cfg.Audit.CheckpointEvery
-	l, err := audit.New(db, audit.WithCheckpoints(signer, every.Records, every.Interval.Duration), audit.WithReplica(host))
+	l, err := audit.New(db, audit.WithCheckpoints(signer, every.Records, every.Interval.Duration), audit.WithReplica(host), audit.WithLogger(s.log))
 	if err != nil {
 		db.Close()
 		return err

@@ -47,6 +47,12 @@ func (r *AuditRecorder) Record(ctx context.Context, d *Decision, req *Request) e
 	return err
 }
 
+// WithAuditLogger sets where the recorder logs appends it will retry
+// (slog.Default() without it).
+func WithAuditLogger(l *slog.Logger) AuditOption {
+	return func(r *AuditRecorder) { r.logger = l }
+}
+
 func (r *AuditRecorder) logErr(err error) {
 	r.logger.Error("appending coalesced denials; they will be retried", "error", err.Error())
 }
