@@ -78,13 +78,14 @@ security:
 # The benchmark harness (bench/): shipgate against a plain OPA server and
 # the cosign CLI, side by side, in a minute or two. Longer runs:
 # make bench BENCH_FLAGS='-duration 30s -clients 64 -rate 2000'.
-# bench-go runs the Go micro-benchmarks.
+# bench-go runs every Go benchmark once (audit on SQLite and PostgreSQL,
+# the signer beside the cosign CLI, policy beside an OPA server).
 BENCH_FLAGS ?=
 bench:
 	$(GO) run ./bench $(BENCH_FLAGS)
 
-bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./webhook/ ./workload/ ./config/
+bench-go: cosign
+	./scripts/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./webhook/ ./workload/ ./config/ ./policy/... ./audit/ ./signer/ ./bench/
 
 clean:
 	rm -rf bin
