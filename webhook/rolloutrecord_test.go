@@ -1,13 +1,10 @@
 package webhook
 
 import (
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/shipgate/shipgate/audit"
-	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/signer"
 	"github.com/shipgate/shipgate/store/storetest"
 )
@@ -21,23 +18,13 @@ import (
 func TestRolloutRecordCommitsWithItsAuditRecord(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(string(dialect), func(t *testing.T) {
-			imgs := newPinning(t).imgs
-			cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, trust: [test]}\n"+imgs.TrustYAML(t, "test")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			trust, err := signer.CompileTrust(cfg, func(s *config.Source) ([]byte, error) { return []byte(s.Data), nil })
-			if err != nil {
-				t.Fatal(err)
-			}
 			db := storetest.Open(t, dialect)
 			l, err := audit.New(db)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := NewValidator(func() *config.GatewayConfig { return cfg },
-				WithVerifier(signer.New(cfg.Verification, trust)), WithPins(signer.StorePins(db)), WithRecorder(NewAuditRecorder(l)),
-				WithOwners(cluster), WithIDs(sequence()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			p := newPinningOn(t, db, WithRecorder(NewAuditRecorder(l)))
+			imgs, v := p.imgs, p.validate
 			ref, digest := imgs.Push(t, "shop/web", "1.0", signer.TestsPassed)
 
 			d := v.Decide(t.Context(), review(t, "u1", "Deployment", "apps", deployerUser, deploymentJSON("web", ref), false))

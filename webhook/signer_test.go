@@ -28,6 +28,12 @@ type pinning struct {
 
 func newPinning(t *testing.T) *pinning {
 	t.Helper()
+	return newPinningOn(t, storetest.Open(t, store.SQLite))
+}
+
+// newPinningOn is newPinning on db, with extra options for both handlers.
+func newPinningOn(t *testing.T, db *store.DB, extra ...Option) *pinning {
+	t.Helper()
 	imgs := signedtest.New(t)
 	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\ndefaults: {mode: enforce, trust: [test]}\n"+imgs.TrustYAML(t, "test")))
 	if err != nil {
@@ -37,12 +43,11 @@ func newPinning(t *testing.T) *pinning {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storetest.Open(t, store.SQLite)
 	pins := signer.StorePins(db)
-	opts := []Option{
+	opts := append([]Option{
 		WithVerifier(signer.New(cfg.Verification, trust)), WithPins(pins),
 		WithOwners(cluster), WithIDs(sequence()), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-	}
+	}, extra...)
 	get := func() *config.GatewayConfig { return cfg }
 	return &pinning{imgs: imgs, db: db, pins: pins, validate: NewValidator(get, opts...), mutate: NewMutator(get, opts...)}
 }
