@@ -96,11 +96,17 @@ func (p *storePins) CountInherited(_ context.Context, fingerprint string) error 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.counts[fingerprint]++
+	p.scheduleLocked()
+	return nil
+}
+
+// scheduleLocked arranges a flush within countEvery, unless one is
+// arranged already. p.mu is held.
+func (p *storePins) scheduleLocked() {
 	if !p.pending {
 		p.pending = true
 		time.AfterFunc(countEvery, p.flushLater)
 	}
-	return nil
 }
 
 func (p *storePins) flushLater() {
@@ -125,10 +131,7 @@ func (p *storePins) Flush(ctx context.Context) error {
 		for fp, n := range counts {
 			p.counts[fp] += n
 		}
-		if !p.pending {
-			p.pending = true
-			time.AfterFunc(countEvery, p.flushLater)
-		}
+		p.scheduleLocked()
 		p.mu.Unlock()
 	}
 	return err

@@ -90,15 +90,6 @@ func (db *DB) PutPin(ctx context.Context, namespace, kind, name string, p Pin) e
 	return nil
 }
 
-// CountInherited counts one more inherited object admitted on the rollout
-// with this fingerprint.
-func (db *DB) CountInherited(ctx context.Context, fingerprint string) error {
-	if _, err := db.sql.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + 1 WHERE fingerprint = ?`), fingerprint); err != nil {
-		return fmt.Errorf("counting an inherited object on rollout %s: %w", fingerprint, err)
-	}
-	return nil
-}
-
 // AddInherited adds counts of inherited objects, by rollout fingerprint,
 // in one transaction, in fingerprint order (so replicas sharing PostgreSQL
 // take the row locks in one order and never deadlock).

@@ -48,7 +48,7 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 			if !maps.Equal(dep.Digests, v2) {
 				t.Errorf("Deployment pin = %v, want %v", dep.Digests, v2)
 			}
-			if err := db.CountInherited(ctx, "sha256:f1"); err != nil {
+			if err := db.AddInherited(ctx, map[string]int64{"sha256:f1": 1}); err != nil {
 				t.Fatal(err)
 			}
 			got, inherited, ok, err := db.GetRollout(ctx, "sha256:f1")

@@ -109,6 +109,37 @@ func (g *faultGateway) checkInheritedPod(t *testing.T, uid, when string) {
 	}
 }
 
+// checkUnrecordedWarn: a warn namespace's rollout is let through with a
+// warning that it was not recorded, counted once in
+// shipgate_audit_unrecorded_total{mode="warn"} and never under enforce;
+// a Pod of the rollout admitted earlier is still pinned and admitted.
+func (g *faultGateway) checkUnrecordedWarn(t *testing.T, uid, when string) {
+	t.Helper()
+	if d := g.decide(t, g.rollout(t, uid, "dev-a", "tool")); !d.Allowed || !strings.Contains(strings.Join(d.Warnings, " "), "not recorded") {
+		t.Errorf("a warn namespace's rollout %s: allowed=%v warnings %q, want allowed with a warning that it was not recorded", when, d.Allowed, d.Warnings)
+	}
+	if n := g.unrecorded(config.ModeWarn); n != 1 {
+		t.Errorf("shipgate_audit_unrecorded_total{mode=\"warn\"} = %v, want 1", n)
+	}
+	if n := g.unrecorded(config.ModeEnforce); n != 0 {
+		t.Errorf("shipgate_audit_unrecorded_total{mode=\"enforce\"} = %v, want 0: an enforced rollout is never let through unrecorded", n)
+	}
+	g.checkInheritedPod(t, "p1", when)
+}
+
+// awaitRecovery sends enforced rollouts, a tenth of a second apart, until
+// one is admitted (at most 100), without restarting anything.
+func (g *faultGateway) awaitRecovery(t *testing.T, prefix, after string) {
+	t.Helper()
+	for i := range 100 {
+		if d := g.decide(t, g.rollout(t, fmt.Sprintf("%s-%d", prefix, i), "shop", "api")); d.Allowed {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the gateway did not recover %s", after)
+}
+
 // unrecorded is shipgate_audit_unrecorded_total{mode}.
 func (g *faultGateway) unrecorded(mode config.Mode) float64 {
 	return testutil.ToFloat64(g.metrics.unrecorded.WithLabelValues(string(mode)))
@@ -229,32 +260,12 @@ func TestSQLiteDiskFull(t *testing.T) {
 			t.Errorf("an enforced rollout on a full disk: allowed=%v %q, want refused: audit store unavailable", d.Allowed, d.Message())
 		}
 	}
-	if d := g.decide(t, g.rollout(t, "w1", "dev-a", "tool")); !d.Allowed || !strings.Contains(strings.Join(d.Warnings, " "), "not recorded") {
-		t.Errorf("a warn namespace's rollout on a full disk: allowed=%v warnings %q, want allowed with a warning that it was not recorded", d.Allowed, d.Warnings)
-	}
-	if n := g.unrecorded(config.ModeWarn); n != 1 {
-		t.Errorf("shipgate_audit_unrecorded_total{mode=\"warn\"} = %v, want 1", n)
-	}
-	if n := g.unrecorded(config.ModeEnforce); n != 0 {
-		t.Errorf("shipgate_audit_unrecorded_total{mode=\"enforce\"} = %v, want 0: an enforced rollout is never let through unrecorded", n)
-	}
-	g.checkInheritedPod(t, "p1", "on a full disk")
+	g.checkUnrecordedWarn(t, "w1", "on a full disk")
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	recovered := false
-	for i := range 100 {
-		uid := fmt.Sprintf("after-%d", i)
-		if d := g.decide(t, g.rollout(t, uid, "shop", "api")); d.Allowed {
-			recovered = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !recovered {
-		t.Fatal("the gateway did not recover once space was freed")
-	}
+	g.awaitRecovery(t, "after", "once space was freed")
 	if d := g.decide(t, g.rollout(t, "w2", "dev-a", "tool")); !d.Allowed || len(d.Warnings) != 0 {
 		t.Errorf("a warn namespace's rollout once space was freed: allowed=%v warnings %q, want allowed and recorded", d.Allowed, d.Warnings)
 	}

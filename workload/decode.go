@@ -148,18 +148,9 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 	if docKind != "" && docKind != kind {
 		return nil, fmt.Errorf("decoding %s: object is a %q", kind, docKind)
 	}
-	var names specNames
-	if len(tmpl) > 0 && !isNull(tmpl) {
-		if kind == "Pod" {
-			err = json.Unmarshal(tmpl, &names)
-		} else {
-			var t templateNames
-			err = json.Unmarshal(tmpl, &t)
-			names = t.Spec
-		}
-		if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, templatePointer(kind)))
-		}
+	names, err := decodeNames(kind, tmpl)
+	if err != nil {
+		return nil, err
 	}
 	return &Object{
 		Kind:            kind,
@@ -170,7 +161,7 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 		Labels:          md.Labels,
 		Annotations:     md.Annotations,
 		OwnerReferences: md.OwnerReferences,
-		Containers:      namedContainers(&names),
+		Containers:      namedContainers(names),
 		templateJSON:    tmpl,
 	}, nil
 }
@@ -217,26 +208,39 @@ func DecodeTemplate(kind string, raw []byte, opts ...DecodeOption) (*Object, err
 // read, it reads only the containers' names and images from the template.
 func (o *Object) TemplateImages() ([]string, error) {
 	cs := o.Containers
-	if o.templateOnly && len(o.templateJSON) > 0 && !isNull(o.templateJSON) {
-		var names specNames
-		var err error
-		if o.Kind == "Pod" {
-			err = json.Unmarshal(o.templateJSON, &names)
-		} else {
-			var t templateNames
-			err = json.Unmarshal(o.templateJSON, &t)
-			names = t.Spec
-		}
+	if o.templateOnly {
+		names, err := decodeNames(o.Kind, o.templateJSON)
 		if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", o.Kind, readableJSONError(err, templatePointer(o.Kind)))
+			return nil, err
 		}
-		cs = namedContainers(&names)
+		cs = namedContainers(names)
 	}
 	images := make([]string, len(cs))
 	for i, c := range cs {
 		images[i] = c.Image
 	}
 	return images, nil
+}
+
+// decodeNames reads each container's name and image from a pod template of
+// kind (a Pod's spec); an absent or null template has none.
+func decodeNames(kind string, tmpl jsontext.Value) (*specNames, error) {
+	var names specNames
+	if len(tmpl) == 0 || isNull(tmpl) {
+		return &names, nil
+	}
+	var err error
+	if kind == "Pod" {
+		err = json.Unmarshal(tmpl, &names)
+	} else {
+		var t templateNames
+		err = json.Unmarshal(tmpl, &t)
+		names = t.Spec
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, templatePointer(kind)))
+	}
+	return &names, nil
 }
 
 func (s podSpan) template() jsontext.Value      { return s.Spec }
