@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shipgate/shipgate/store"
@@ -43,6 +44,8 @@ type Log struct {
 	done      chan struct{}
 	stopWAL   chan struct{} // stops the SQLite WAL checkpointer, when there is one
 	walDone   chan struct{}
+	// walRestart asks the writer to finish a WAL checkpoint (walFinish).
+	walRestart atomic.Bool
 }
 
 // options are the Log's settings; defaults are set in New.

@@ -34,6 +34,7 @@ func (l *Log) run() {
 			batch = l.gather(append(batch[:0], j), last)
 			last = len(batch)
 			l.commit(batch)
+			l.walFinish()
 		case <-tick:
 			if err := l.checkpointNow(context.Background()); err != nil {
 				l.opts.logger.Warn("signing an audit checkpoint", "error", err)
