@@ -243,8 +243,9 @@ func (e *Engine) Applies(namespace string, sets []string) bool {
 // alone, so no namespace module is among the rules they evaluate. The
 // built-in floor (signed, tested, not latest, trusted) is decided by the
 // caller before policy and is not an input policy can change.
-func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, input any) (Result, error) {
-	return e.evaluate(ctx, namespace, sets, input, nil)
+func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, input any) (res Result, err error) {
+	onWarmStack(func() { res, err = e.evaluate(ctx, namespace, sets, input, nil) })
+	return res, err
 }
 
 // evaluate is Evaluate; trace, when not nil, gives the tracer each set's
