@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
@@ -40,8 +41,12 @@ func BenchmarkAppend(b *testing.B) {
 							if n > int64(b.N) {
 								return
 							}
+							// As the webhook appends: the time is the append's
+							// (records arrive in time order) and the uid is the
+							// API server's, a random UUID.
 							r := recs[n%int64(len(recs))]
-							r.RequestUID = fmt.Sprintf("bench-%d", n)
+							r.Time = time.Time{}
+							r.RequestUID = randomUID()
 							t0 := time.Now()
 							if _, err := l.Append(b.Context(), r); err != nil {
 								b.Error(err)
@@ -64,4 +69,13 @@ func BenchmarkAppend(b *testing.B) {
 			})
 		}
 	}
+}
+
+// randomUID is a version 4 UUID, as the API server gives each
+// AdmissionRequest.
+func randomUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
