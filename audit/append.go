@@ -188,7 +188,11 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`), int64(size), encodeRange(rng)); err != nil {
+	st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`))
+	if err == nil {
+		_, err = st.ExecContext(ctx, int64(size), encodeRange(rng))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("writing the audit head: %w", err)
 	}
 	if every := uint64(l.opts.every); l.opts.signer != nil && every > 0 && start/every != size/every {
@@ -213,7 +217,11 @@ func (l *Log) lockHead(ctx context.Context, tx *sql.Tx) (uint64, *compact.Range,
 	}
 	var n int64
 	var raw []byte
-	if err := tx.QueryRowContext(ctx, q).Scan(&n, &raw); err != nil {
+	st, err := l.stmts.in(ctx, l.db.SQL(), tx, q)
+	if err == nil {
+		err = st.QueryRowContext(ctx).Scan(&n, &raw)
+	}
+	if err != nil {
 		return 0, nil, fmt.Errorf("locking the audit head: %w", err)
 	}
 	rng, err := decodeRange(uint64(n), raw)
