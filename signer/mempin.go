@@ -4,14 +4,13 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
-	"unique"
 )
 
-// memPin is a Pin as the store's in-memory fallback keeps it: some 300
-// bytes for a five-image rollout instead of 1.4 KB. References repeat
-// across rollouts (every release of an application names the same
-// repositories and tags), so each is interned; a sha256 digest is kept as
-// its 32 bytes. A digest of another form keeps its text.
+// memPin is a Pin as the store's in-memory fallback keeps it: its
+// references and digests in a slice instead of a map, and a sha256 digest
+// as its 32 bytes instead of 71 characters (a digest of another form keeps
+// its text). References are not interned: a release usually brings a tag
+// never seen, and interning a string used once costs more than the string.
 type memPin struct {
 	fingerprint string
 	pinnedAt    int64 // UnixNano; 0 for a zero time
@@ -19,7 +18,7 @@ type memPin struct {
 }
 
 type memRef struct {
-	ref    unique.Handle[string]
+	ref    string
 	sha256 [32]byte
 	other  string // the digest when it is not sha256:<64 hex digits>
 }
@@ -30,7 +29,7 @@ func compactPin(p Pin) memPin {
 		m.pinnedAt = p.PinnedAt.UnixNano()
 	}
 	for ref, digest := range p.Digests {
-		r := memRef{ref: unique.Make(ref)}
+		r := memRef{ref: ref}
 		if hexDigits, ok := strings.CutPrefix(digest, "sha256:"); ok && len(hexDigits) == 64 && strings.ToLower(hexDigits) == hexDigits {
 			if _, err := hex.Decode(r.sha256[:], []byte(hexDigits)); err != nil {
 				r.other = digest
@@ -50,9 +49,9 @@ func (m memPin) pin() Pin {
 	}
 	for _, r := range m.refs {
 		if r.other != "" {
-			p.Digests[r.ref.Value()] = r.other
+			p.Digests[r.ref] = r.other
 		} else {
-			p.Digests[r.ref.Value()] = "sha256:" + hex.EncodeToString(r.sha256[:])
+			p.Digests[r.ref] = "sha256:" + hex.EncodeToString(r.sha256[:])
 		}
 	}
 	return p

@@ -33,9 +33,10 @@ func TestMemPinGivesBackThePin(t *testing.T) {
 }
 
 // TestPinBytesInMemory counts the heap the in-memory copy keeps per
-// rollout of five images (two repositories, as the benchmark's Deployments
-// name them), key and LRU entry included. It was 1.4 KB with each pin's
-// own map of reference strings.
+// rollout of five images, each a tag of its own (a release brings new
+// tags), key and LRU entry included. It was 1,258 bytes with each pin's
+// own map of reference to digest strings; interning the references made
+// it 1,840, as a string used once costs more interned than not.
 func TestPinBytesInMemory(t *testing.T) {
 	const n = 20000
 	p := &storePins{mem: lru.New(pinMemory), counts: map[string]int64{}}
@@ -46,7 +47,7 @@ func TestPinBytesInMemory(t *testing.T) {
 	for i := range n {
 		digests := make(map[string]string, len(refs))
 		for j, r := range refs {
-			digests[fmt.Sprintf(r, i%4)] = testDigest(5*i + j)
+			digests[fmt.Sprintf(r, i)] = testDigest(5*i + j)
 		}
 		p.remember(Rollout{
 			Fingerprint: fmt.Sprintf("%064x", i), Namespace: "shop", Kind: "Deployment", Name: fmt.Sprintf("app-%05d", i),
@@ -60,7 +61,7 @@ func TestPinBytesInMemory(t *testing.T) {
 	if p.mem.Len() != n {
 		t.Fatalf("%d pins in memory, want %d", p.mem.Len(), n)
 	}
-	const bound = 600
+	const bound = 900
 	if per > bound {
 		t.Errorf("a pin keeps %.0f bytes of heap, want at most %d", per, bound)
 	}

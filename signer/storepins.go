@@ -10,8 +10,8 @@ import (
 	"github.com/shipgate/shipgate/store"
 )
 
-// pinMemory is how many pins are also kept in memory (memPin: some 300
-// bytes each for a five-image rollout, 15 MB in all).
+// pinMemory is how many pins are also kept in memory (memPin: some 850
+// bytes each for a five-image rollout, at most about 42 MB).
 const pinMemory = 50000
 
 // countEvery is how long inherited counts wait to be written together: a
