@@ -14,6 +14,11 @@ const walCheckpointEvery = 250 * time.Millisecond
 // batches, so that the next batch starts the WAL file over: 16 MiB.
 const walRestartFrames = 4096
 
+// walFinishFrames is how few frames the background's checkpoints leave for
+// the writer's before asking for it: copying them and syncing the database
+// file is what the callers of the next batch wait for.
+const walFinishFrames = 256
+
 // walAutoCheckpoint is the writer connection's own threshold, in frames: a
 // fallback, 256 MiB, should the writer not get to its checkpoints. At
 // SQLite's default, 1,000 frames, every eighth or so batch copied the WAL
@@ -46,14 +51,34 @@ func (l *Log) walCheckpoints() {
 			case <-l.stopWAL:
 				return
 			case <-t.C:
-				var busy, frames, copied int
-				err := l.db.SQL().QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-				if err == nil && frames >= walRestartFrames {
-					l.walRestart.Store(true)
+				frames := l.walPassive()
+				if frames < walRestartFrames {
+					continue
 				}
+				// Catch up before asking the writer: each pass copies
+				// what the batches added during the one before, less
+				// each time, so the writer's own is short.
+				for range 4 {
+					next := l.walPassive()
+					if next-frames < walFinishFrames {
+						break
+					}
+					frames = next
+				}
+				l.walRestart.Store(true)
 			}
 		}
 	}()
+}
+
+// walPassive runs a PASSIVE checkpoint on a connection of the pool and
+// returns the WAL's length in frames, or -1 when it fails.
+func (l *Log) walPassive() int {
+	var busy, frames, copied int
+	if err := l.db.SQL().QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return -1
+	}
+	return frames
 }
 
 // walFinish is the writer's part of walCheckpoints, run between batches
