@@ -188,7 +188,7 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 			}
 		}
 	}
-	st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`))
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`))
 	if err == nil {
 		_, err = st.ExecContext(ctx, int64(size), encodeRange(rng))
 	}
@@ -217,7 +217,7 @@ func (l *Log) lockHead(ctx context.Context, tx *sql.Tx) (uint64, *compact.Range,
 	}
 	var n int64
 	var raw []byte
-	st, err := l.stmts.in(ctx, l.db.SQL(), tx, q)
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, q)
 	if err == nil {
 		err = st.QueryRowContext(ctx).Scan(&n, &raw)
 	}

@@ -35,7 +35,7 @@ type Log struct {
 	opts  options
 	queue chan *job
 	conn  *sql.Conn // the writer's own connection; only the writer uses it once running
-	stmts stmts
+	stmts store.Stmts
 
 	mu        sync.RWMutex // guards closed against sends on a closed queue
 	closed    bool
@@ -132,7 +132,7 @@ func (l *Log) Close() error {
 			close(l.stopWAL)
 			<-l.walDone
 		}
-		l.stmts.close()
+		l.stmts.Close()
 		l.resetConn()
 	})
 	return nil

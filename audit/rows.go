@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/shipgate/shipgate/store"
 )
@@ -17,42 +16,6 @@ import (
 // 32,766 bound parameters. (PostgreSQL takes a batch as arrays in one
 // statement: see insertRowsPostgres.)
 var chunkSizes = []int{64, 16, 4, 1}
-
-// stmts caches prepared statements by query text. They are prepared on the
-// database handle, so database/sql keeps one per connection and a
-// transaction on a connection that has it reuses it.
-type stmts struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
-}
-
-// in returns query prepared, bound to tx.
-func (s *stmts) in(ctx context.Context, db *sql.DB, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	s.mu.Lock()
-	st, ok := s.m[query]
-	if !ok {
-		var err error
-		if st, err = db.PrepareContext(ctx, query); err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
-		if s.m == nil {
-			s.m = map[string]*sql.Stmt{}
-		}
-		s.m[query] = st
-	}
-	s.mu.Unlock()
-	return tx.StmtContext(ctx, st), nil
-}
-
-func (s *stmts) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.m {
-		st.Close()
-	}
-	s.m = nil
-}
 
 // chunks splits n items into runs of chunkSizes, calling fn with each run's
 // start and length.
@@ -104,7 +67,7 @@ func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[strin
 		for i, u := range uids {
 			arr[i] = u.(string)
 		}
-		st, err := l.stmts.in(ctx, l.db.SQL(), tx, "SELECT request_uid, seq FROM audit_log WHERE request_uid = ANY($1)")
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, "SELECT request_uid, seq FROM audit_log WHERE request_uid = ANY($1)")
 		if err == nil {
 			var rows *sql.Rows
 			if rows, err = st.QueryContext(ctx, arr); err == nil {
@@ -117,7 +80,7 @@ func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[strin
 		return known, nil
 	}
 	err := chunks(len(uids), func(start, k int) error {
-		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind("SELECT request_uid, seq FROM audit_log WHERE request_uid IN "+values(1, k)))
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind("SELECT request_uid, seq FROM audit_log WHERE request_uid IN "+values(1, k)))
 		if err != nil {
 			return err
 		}
@@ -159,7 +122,7 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 		}
 	}
 	err := chunks(len(rows), func(start, k int) error {
-		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(
 			"INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username) VALUES "+values(k, cols)))
 		if err != nil {
 			return err
@@ -172,7 +135,7 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 	}
 	const icols = 4
 	err = chunks(len(images)/icols, func(start, k int) error {
-		st, err := l.stmts.in(ctx, l.db.SQL(), tx, l.db.Rebind(
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(
 			"INSERT INTO audit_images (digest, seq, container, repository) VALUES "+values(k, icols)+" ON CONFLICT DO NOTHING"))
 		if err != nil {
 			return err
@@ -209,7 +172,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 			iContainers, iRepos = append(iContainers, im.Container), append(iRepos, Repository(im.Ref))
 		}
 	}
-	st, err := l.stmts.in(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
 		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`)
 	if err == nil {
 		_, err = st.ExecContext(ctx, seqs, leaves, records, recordedAt, uids, events, decisions, namespaces, kinds, names, users)
@@ -220,7 +183,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	if len(iSeqs) == 0 {
 		return nil
 	}
-	st, err = l.stmts.in(ctx, l.db.SQL(), tx, `INSERT INTO audit_images (digest, seq, container, repository)
+	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_images (digest, seq, container, repository)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`)
 	if err == nil {
 		_, err = st.ExecContext(ctx, iDigests, iSeqs, iContainers, iRepos)

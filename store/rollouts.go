@@ -57,11 +57,14 @@ func (db *DB) RolloutWrite(r Rollout) (Write, error) {
 	}
 	at := r.AdmittedAt.UTC().UnixNano()
 	return func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO rollouts
+		st, err := db.stmts.In(ctx, db.sql, tx, db.Rebind(`INSERT INTO rollouts
 			(fingerprint, namespace, kind, name, uid, digests, decision_id, admitted_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (fingerprint) DO UPDATE SET uid = excluded.uid, decision_id = excluded.decision_id, admitted_at = excluded.admitted_at`),
-			r.Fingerprint, r.Namespace, r.Kind, r.Name, r.UID, string(digests), r.DecisionID, at); err != nil {
+			ON CONFLICT (fingerprint) DO UPDATE SET uid = excluded.uid, decision_id = excluded.decision_id, admitted_at = excluded.admitted_at`))
+		if err == nil {
+			_, err = st.ExecContext(ctx, r.Fingerprint, r.Namespace, r.Kind, r.Name, r.UID, string(digests), r.DecisionID, at)
+		}
+		if err != nil {
 			return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
 		}
 		if err := db.pin(ctx, tx, r.Namespace, r.Kind, r.Name, Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}, digests); err != nil {
@@ -96,7 +99,11 @@ func (db *DB) PutPin(ctx context.Context, namespace, kind, name string, p Pin) e
 func (db *DB) AddInherited(ctx context.Context, counts map[string]int64) error {
 	err := db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, fp := range slices.Sorted(maps.Keys(counts)) {
-			if _, err := tx.ExecContext(ctx, db.Rebind(`UPDATE rollouts SET inherited = inherited + ? WHERE fingerprint = ?`), counts[fp], fp); err != nil {
+			st, err := db.stmts.In(ctx, db.sql, tx, db.Rebind(`UPDATE rollouts SET inherited = inherited + ? WHERE fingerprint = ?`))
+			if err == nil {
+				_, err = st.ExecContext(ctx, counts[fp], fp)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -114,10 +121,13 @@ func countInherited(ctx context.Context, db *DB, tx *sql.Tx, fingerprint string)
 }
 
 func (db *DB) pin(ctx context.Context, tx *sql.Tx, namespace, kind, name string, p Pin, digests []byte) error {
-	_, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO pins (namespace, kind, name, fingerprint, digests, pinned_at)
+	st, err := db.stmts.In(ctx, db.sql, tx, db.Rebind(`INSERT INTO pins (namespace, kind, name, fingerprint, digests, pinned_at)
 		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (namespace, kind, name) DO UPDATE SET fingerprint = excluded.fingerprint, digests = excluded.digests, pinned_at = excluded.pinned_at`),
-		namespace, kind, name, p.Fingerprint, string(digests), p.PinnedAt.UTC().UnixNano())
+		ON CONFLICT (namespace, kind, name) DO UPDATE SET fingerprint = excluded.fingerprint, digests = excluded.digests, pinned_at = excluded.pinned_at`))
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, namespace, kind, name, p.Fingerprint, string(digests), p.PinnedAt.UTC().UnixNano())
 	return err
 }
 
@@ -126,8 +136,10 @@ func (db *DB) GetPin(ctx context.Context, namespace, kind, name string) (Pin, bo
 	var p Pin
 	var digests string
 	var at int64
-	err := db.sql.QueryRowContext(ctx, db.Rebind(`SELECT fingerprint, digests, pinned_at FROM pins WHERE namespace = ? AND kind = ? AND name = ?`),
-		namespace, kind, name).Scan(&p.Fingerprint, &digests, &at)
+	st, err := db.stmts.Get(ctx, db.sql, db.Rebind(`SELECT fingerprint, digests, pinned_at FROM pins WHERE namespace = ? AND kind = ? AND name = ?`))
+	if err == nil {
+		err = st.QueryRowContext(ctx, namespace, kind, name).Scan(&p.Fingerprint, &digests, &at)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Pin{}, false, nil
 	}

@@ -33,6 +33,7 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	where   string // the URL without credentials, for messages
+	stmts   Stmts  // the statements run on every admission
 }
 
 // Open connects to url — sqlite:///abs/path.db, sqlite://relative.db,
@@ -111,7 +112,10 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 func (db *DB) String() string { return db.where }
 
 // Close closes the handle.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.Close()
+	return db.sql.Close()
+}
 
 // Rebind turns the "?" placeholders of a query into PostgreSQL's $1, $2, …
 // Queries are written once, with "?", for both backends. A "?" inside a
