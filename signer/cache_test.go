@@ -50,16 +50,12 @@ func TestCacheBytesPerDigest(t *testing.T) {
 	v := New(config.Verification{CacheSize: n}, nil)
 	p := testPolicy("company")
 	now := time.Now()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		d := testDigest(i)
-		v.cache.put(keyOf(d, p, ""), verdictLike(d, now), now.Add(time.Hour))
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	per := heapBytesPer(n, func() {
+		for i := range n {
+			d := testDigest(i)
+			v.cache.put(keyOf(d, p, ""), verdictLike(d, now), now.Add(time.Hour))
+		}
+	})
 	t.Logf("%.0f bytes of heap per cached digest (%d entries)", per, v.cache.len())
 	if v.cache.len() != n {
 		t.Fatalf("%d entries cached, want %d", v.cache.len(), n)
@@ -81,6 +77,18 @@ func TestCacheBytesPerDigest(t *testing.T) {
 		t.Errorf("%d parsed references kept, want %d", got, maxParsed)
 	}
 	runtime.KeepAlive(v)
+}
+
+// heapBytesPer runs fill and returns the heap it leaves in use after a
+// collection, divided by n.
+func heapBytesPer(n int, fill func()) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fill()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 }
 
 // TestCacheGivesBackWhatWasPut: the compact entry rebuilds the Result it

@@ -41,22 +41,18 @@ func TestPinBytesInMemory(t *testing.T) {
 	const n = 20000
 	p := &storePins{mem: lru.New(pinMemory), counts: map[string]int64{}}
 	refs := []string{"registry.example.com/shop/api:%d", "registry.example.com/shop/api-init:%d", "registry.example.com/shop/proxy:%d", "registry.example.com/shop/worker:%d", "registry.example.com/shop/cron:%d"}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		digests := make(map[string]string, len(refs))
-		for j, r := range refs {
-			digests[fmt.Sprintf(r, i)] = testDigest(5*i + j)
+	per := heapBytesPer(n, func() {
+		for i := range n {
+			digests := make(map[string]string, len(refs))
+			for j, r := range refs {
+				digests[fmt.Sprintf(r, i)] = testDigest(5*i + j)
+			}
+			p.remember(Rollout{
+				Fingerprint: fmt.Sprintf("%064x", i), Namespace: "shop", Kind: "Deployment", Name: fmt.Sprintf("app-%05d", i),
+				Digests: digests, AdmittedAt: time.Now(),
+			})
 		}
-		p.remember(Rollout{
-			Fingerprint: fmt.Sprintf("%064x", i), Namespace: "shop", Kind: "Deployment", Name: fmt.Sprintf("app-%05d", i),
-			Digests: digests, AdmittedAt: time.Now(),
-		})
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	})
 	t.Logf("%.0f bytes of heap per pin kept in memory (%d pins)", per, p.mem.Len())
 	if p.mem.Len() != n {
 		t.Fatalf("%d pins in memory, want %d", p.mem.Len(), n)
