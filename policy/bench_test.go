@@ -244,6 +244,14 @@ func BenchmarkInputValue(b *testing.B) {
 			}
 		}
 	})
+	b.Run("without-oldObject", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := in.value(true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("ast.ValueFromReader", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

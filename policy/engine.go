@@ -41,6 +41,31 @@ type revision struct {
 	failed map[string]failure
 }
 
+// readsOld says whether a set evaluated for namespace with the bound sets
+// may read input.request.oldObject. An unknown set or a namespace whose
+// policy failed counts as reading it: the evaluation fails anyway, and the
+// input it fails with is whole.
+func (r *revision) readsOld(namespace string, sets []string) bool {
+	for _, name := range sets {
+		if s, ok := r.cluster.sets[name]; !ok || s.readsOld {
+			return true
+		}
+	}
+	if namespace == "" {
+		return false
+	}
+	if u, ok := r.namespaces[namespace]; ok {
+		for _, s := range u.sets {
+			if s.readsOld {
+				return true
+			}
+		}
+		return false
+	}
+	_, failed := r.failed[namespace]
+	return failed
+}
+
 type failure struct {
 	digest string
 	err    error
@@ -252,7 +277,7 @@ func (e *Engine) Evaluate(ctx context.Context, namespace string, sets []string, 
 // query runs with (see Explain).
 func (e *Engine) evaluate(ctx context.Context, namespace string, sets []string, input any, trace func(set string) topdown.QueryTracer) (Result, error) {
 	rev := e.rev.Load() // one revision for the whole evaluation
-	val, err := inputValue(input)
+	val, err := inputValue(input, !rev.readsOld(namespace, sets))
 	if err != nil {
 		return Result{}, err
 	}

@@ -116,7 +116,16 @@ var shipgateKey = ast.StringTerm("shipgate")
 // review must be a JSON object; its own "shipgate" key, if it had one, is
 // replaced.
 func (in *Input) Value() (ast.Value, error) {
-	review, err := parseJSON(in.Review)
+	return in.value(false)
+}
+
+// value is Value, without request.oldObject when withoutOld.
+func (in *Input) value(withoutOld bool) (ast.Value, error) {
+	var omit []string
+	if withoutOld {
+		omit = oldObjectPath
+	}
+	review, err := parseWithout(in.Review, omit)
 	if err != nil {
 		return nil, fmt.Errorf("parsing admission review for policy input: %w", err)
 	}
@@ -136,15 +145,16 @@ func (in *Input) Value() (ast.Value, error) {
 	return obj, nil
 }
 
-// inputValue turns what Evaluate was given into an OPA value.
-func inputValue(x any) (ast.Value, error) {
+// inputValue turns what Evaluate was given into an OPA value; an Input's
+// review without request.oldObject when withoutOld.
+func inputValue(x any, withoutOld bool) (ast.Value, error) {
 	switch x := x.(type) {
 	case ast.Value:
 		return x, nil
 	case *Input:
-		return x.Value()
+		return x.value(withoutOld)
 	case Input:
-		return x.Value()
+		return x.value(withoutOld)
 	case json.RawMessage:
 		return parseJSON(x)
 	case []byte:

@@ -20,13 +20,27 @@ import (
 // refuses duplicate object names and invalid UTF-8, which encoding/json
 // lets through; FuzzParseJSON checks it reads what OPA reads.
 func parseJSON(data []byte) (ast.Value, error) {
+	return parseWithout(data, nil)
+}
+
+// parseWithout is parseJSON leaving out the member at path omit (see
+// members) when data is an object.
+func parseWithout(data []byte, omit []string) (ast.Value, error) {
 	p := parsers.Get().(*jsonParser)
 	defer p.release()
 	// From a bytes.Buffer the decoder reads in place, without copying
 	// data into a buffer of its own. Nothing it returns is kept: every
 	// string is copied into its term.
 	p.d.Reset(bytes.NewBuffer(data))
-	t, err := p.term()
+	var t *ast.Term
+	var err error
+	if len(omit) > 0 && p.d.PeekKind() == '{' {
+		if _, err = p.d.ReadToken(); err == nil {
+			t, err = p.members(omit)
+		}
+	} else {
+		t, err = p.term()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +108,45 @@ func (p *jsonParser) str() (*ast.Term, error) {
 	return t, nil
 }
 
+// members reads an object's members, its '{' already read, up to and
+// including its '}'. omit is a path of member names below this object
+// whose value is read and left out: ["request", "oldObject"] leaves out
+// request.oldObject when request is an object. nil omits nothing.
+func (p *jsonParser) members(omit []string) (*ast.Term, error) {
+	start := len(p.pairs)
+	for p.d.PeekKind() != '}' {
+		key, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		var v *ast.Term
+		switch {
+		case len(omit) == 0 || string(key.Value.(ast.String)) != omit[0]:
+			v, err = p.term()
+		case len(omit) == 1:
+			err = p.d.SkipValue()
+		case p.d.PeekKind() == '{':
+			if _, err = p.d.ReadToken(); err == nil {
+				v, err = p.members(omit[1:])
+			}
+		default:
+			v, err = p.term()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			p.pairs = append(p.pairs, [2]*ast.Term{key, v})
+		}
+	}
+	if _, err := p.d.ReadToken(); err != nil {
+		return nil, err
+	}
+	obj := ast.ObjectTerm(p.pairs[start:]...) // copies the members
+	p.pairs = p.pairs[:start]
+	return obj, nil
+}
+
 // term reads the next value; scalars come from OPA's interned terms where
 // it has them, which evaluation never modifies.
 func (p *jsonParser) term() (*ast.Term, error) {
@@ -123,24 +176,7 @@ func (p *jsonParser) term() (*ast.Term, error) {
 	}
 	switch tok.Kind() {
 	case '{':
-		start := len(p.pairs)
-		for p.d.PeekKind() != '}' {
-			key, err := p.str()
-			if err != nil {
-				return nil, err
-			}
-			v, err := p.term()
-			if err != nil {
-				return nil, err
-			}
-			p.pairs = append(p.pairs, [2]*ast.Term{key, v})
-		}
-		if _, err := p.d.ReadToken(); err != nil {
-			return nil, err
-		}
-		obj := ast.ObjectTerm(p.pairs[start:]...) // copies the members
-		p.pairs = p.pairs[:start]
-		return obj, nil
+		return p.members(nil)
 	case '[':
 		start := len(p.elems)
 		for p.d.PeekKind() != ']' {

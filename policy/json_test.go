@@ -48,7 +48,8 @@ func TestParseJSON(t *testing.T) {
 // FuzzParseJSON checks parseJSON against OPA's own decoder: whatever it
 // accepts, OPA reads as the same value.
 func FuzzParseJSON(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2.5,"x\n"],"b":{"c":null}}`, `[true,false]`, `"\u0041"`, `-0.0e-1`} {
+	for _, s := range []string{`{"a":[1,2.5,"x\n"],"b":{"c":null}}`, `[true,false]`, `"\u0041"`, `-0.0e-1`,
+		`{"request":{"uid":"u","oldObject":{"a":[1]},"object":{"b":2}},"kind":"AdmissionReview"}`, `{"request":null}`, `{"request":{"oldObject":null}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -63,5 +64,41 @@ func FuzzParseJSON(f *testing.F) {
 		if got.Compare(want) != 0 {
 			t.Fatalf("parseJSON(%q) = %v, OPA reads %v", data, got, want)
 		}
+		// Leaving out request.oldObject changes nothing else.
+		trimmed, err := parseWithout(data, oldObjectPath)
+		if err != nil {
+			t.Fatalf("parseJSON accepted %q, parseWithout refuses it: %v", data, err)
+		}
+		want = withoutOldObject(want)
+		if trimmed.Compare(want) != 0 {
+			t.Fatalf("parseWithout(%q) = %v, want %v", data, trimmed, want)
+		}
 	})
+}
+
+// withoutOldObject is v with request.oldObject removed, when v is an
+// object whose request is an object: what parseWithout(…, oldObjectPath)
+// should read.
+func withoutOldObject(v ast.Value) ast.Value {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return v
+	}
+	rt := obj.Get(ast.StringTerm("request"))
+	if rt == nil {
+		return v
+	}
+	req, ok := rt.Value.(ast.Object)
+	if !ok {
+		return v
+	}
+	var members [][2]*ast.Term
+	req.Foreach(func(k, v *ast.Term) {
+		if k.Value.Compare(ast.String("oldObject")) != 0 {
+			members = append(members, [2]*ast.Term{k, v})
+		}
+	})
+	obj = obj.Copy()
+	obj.Insert(ast.StringTerm("request"), ast.ObjectTerm(members...))
+	return obj
 }

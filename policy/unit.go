@@ -27,6 +27,10 @@ type set struct {
 	// name is what messages report: the package path without "data.".
 	name  string
 	query rego.PreparedEvalQuery
+	// readsOld says whether a module of the set's unit may read
+	// input.request.oldObject (readsOldObject); when no set evaluated
+	// does, the input is built without it.
+	readsOld bool
 }
 
 // Result binding names of the query of a set.
@@ -79,6 +83,7 @@ func compileUnit(ctx context.Context, b *Bundle, digest, namespace string, caps 
 	}
 
 	u := &unit{digest: digest, sets: map[string]*set{}}
+	readsOld := readsOldObject(compiler.Modules)
 	paths := map[string]ast.Ref{}
 	if namespace != "" {
 		paths[root.String()] = root
@@ -93,6 +98,7 @@ func compileUnit(ctx context.Context, b *Bundle, digest, namespace string, caps 
 		if err != nil {
 			return nil, fail(compileError(asErrors(err), caps))
 		}
+		s.readsOld = readsOld
 		names := []string{s.name}
 		if namespace == "" {
 			names = bindingNames(path)
