@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -34,27 +33,7 @@ defaults:
 // HTTPS client that trusts only that CA.
 func started(t *testing.T, configFile string) (*Server, *http.Client, string) {
 	t.Helper()
-	dir := t.TempDir()
-	s, err := New(Options{
-		ConfigFile: configFile,
-		Addr:       "127.0.0.1:0",
-		CertDir:    filepath.Join(dir, "certs"),
-		StoreURL:   "sqlite://" + filepath.Join(dir, "shipgate.db"),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return clientFor(t, s)
+	return clientFor(t, runServer(t, Options{ConfigFile: configFile}))
 }
 
 // clientFor returns an HTTPS client that trusts only s's generated CA.

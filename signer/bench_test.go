@@ -32,25 +32,7 @@ func benchTrust(b *testing.B, imgs *signedtest.Images) (*signer.Trust, config.Ve
 // fetches and checks the signature and the test-result attestation from
 // the loopback registry. Images are pushed and signed outside the timer.
 func BenchmarkVerifyCold(b *testing.B) {
-	imgs := signedtest.New(b)
-	trust, vc := benchTrust(b, imgs)
-	v := signer.New(vc, trust)
-	refs := make([]string, b.N+1)
-	for i := range refs {
-		_, d := imgs.Push(b, "bench/app", fmt.Sprintf("v%d", i), signer.TestsPassed)
-		refs[i] = imgs.Registry.Host + "/bench/app@" + d
-	}
-	// The first verification pings the registry; production does that once.
-	if r := v.Verify(b.Context(), signer.Request{Images: refs[:1], Trust: []string{"test"}})[0]; !r.Verified {
-		b.Fatal(r.Errors)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		if r := v.Verify(b.Context(), signer.Request{Images: refs[i+1 : i+2], Trust: []string{"test"}})[0]; !r.Verified || r.Cached {
-			b.Fatalf("verified=%v cached=%v %q", r.Verified, r.Cached, r.Errors)
-		}
-	}
+	benchVerifyCold(b, nil)
 }
 
 // BenchmarkVerifyColdRemote is BenchmarkVerifyCold against a registry
@@ -59,6 +41,15 @@ func BenchmarkVerifyCold(b *testing.B) {
 // load. The signature and attestation fetches run side by side, so a new
 // digest waits about 2 ms of round trips, not 4.
 func BenchmarkVerifyColdRemote(b *testing.B) {
+	benchVerifyCold(b, func(http.ResponseWriter, *http.Request) bool {
+		time.Sleep(time.Millisecond)
+		return false
+	})
+}
+
+// benchVerifyCold verifies a new digest per iteration; fault, when not
+// nil, is set on the registry once the images are pushed.
+func benchVerifyCold(b *testing.B, fault func(http.ResponseWriter, *http.Request) bool) {
 	imgs := signedtest.New(b)
 	trust, vc := benchTrust(b, imgs)
 	v := signer.New(vc, trust)
@@ -67,13 +58,14 @@ func BenchmarkVerifyColdRemote(b *testing.B) {
 		_, d := imgs.Push(b, "bench/app", fmt.Sprintf("v%d", i), signer.TestsPassed)
 		refs[i] = imgs.Registry.Host + "/bench/app@" + d
 	}
-	imgs.Registry.SetFault(func(http.ResponseWriter, *http.Request) bool {
-		time.Sleep(time.Millisecond)
-		return false
-	})
+	if fault != nil {
+		imgs.Registry.SetFault(fault)
+	}
+	// The first verification pings the registry; production does that once.
 	if r := v.Verify(b.Context(), signer.Request{Images: refs[:1], Trust: []string{"test"}})[0]; !r.Verified {
 		b.Fatal(r.Errors)
 	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		if r := v.Verify(b.Context(), signer.Request{Images: refs[i+1 : i+2], Trust: []string{"test"}})[0]; !r.Verified || r.Cached {

@@ -17,6 +17,20 @@ const prodName = "api"
 // pendingRequest finds the approval request a denial names.
 var pendingRequest = regexp.MustCompile(`approval request (\w+) is pending`)
 
+// wantApprovalPending checks r is the refusal of Deployment ns/name for
+// want of two release managers' approvals and returns the id of the
+// pending request it names.
+func wantApprovalPending(t *testing.T, r harness.Result, ns, name string) string {
+	t.Helper()
+	wantRefused(t, r, "Deployment", ns, name,
+		"the namespace binding requires approval by 2 distinct people from "+harness.GroupReleaseManagers+"; approval request ")
+	m := pendingRequest.FindStringSubmatch(r.Stderr)
+	if m == nil {
+		t.Fatalf("the denial names no pending approval request:\n%s", r)
+	}
+	return m[1]
+}
+
 // testApprovals: alice, herself a release manager, applies a production
 // Deployment of a signed, tested image. It waits for two approvals from
 // release-managers: kubectl prints the pending request and how to approve
@@ -29,13 +43,7 @@ var pendingRequest = regexp.MustCompile(`approval request (\w+) is pending`)
 func testApprovals(ctx context.Context, t *testing.T, e *env) {
 	manifest := deployment(prod, prodName, e.im.Ref(apiTag), 1)
 	r := e.c.Kubectl(ctx, harness.Alice, manifest, "apply", "-f", "-")
-	wantRefused(t, r, "Deployment", prod, prodName,
-		"the namespace binding requires approval by 2 distinct people from "+harness.GroupReleaseManagers+"; approval request ")
-	m := pendingRequest.FindStringSubmatch(r.Stderr)
-	if m == nil {
-		t.Fatalf("the denial names no pending approval request:\n%s", r)
-	}
-	id := m[1]
+	id := wantApprovalPending(t, r, prod, prodName)
 	e.prodApproval = id
 	for _, want := range []string{"is pending (0 of 2 approvals", "approve it with `shipgate approvals approve " + id + "`", "POST /v1/approvals/" + id + "/approve"} {
 		if !strings.Contains(r.Stderr, want) {

@@ -293,29 +293,22 @@ rules:
 - apiGroups: [shipgate.dev]
   resources: [approvals]
   verbs: [get, list, approve, reject]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: e2e-release-managers-approve
-  namespace: ` + prod + `
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: e2e-release-managers-approve
-  namespace: ` + expiring + `
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
 `
+	// Both production namespaces, where release managers approve.
 	for _, ns := range []string{prod, expiring} {
 		if err := c.EnsureNamespace(ctx, ns, map[string]string{"env": "prod"}); err != nil {
 			return err
 		}
+		bindings += `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: e2e-release-managers-approve
+  namespace: ` + ns + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: shipgate-approver}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: ` + harness.GroupReleaseManagers + `}
+`
 	}
 	_, err := c.MustKubectl(ctx, harness.Admin, bindings, "apply", "-f", "-")
 	return err

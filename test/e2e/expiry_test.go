@@ -54,13 +54,7 @@ func expiringBinding() map[string]any {
 func testApprovedThenExpiring(ctx context.Context, t *testing.T, e *env) {
 	manifest := deployment(expiring, expiringName, e.im.Ref(apiTag), 1)
 	r := e.c.Kubectl(ctx, harness.Deployer, manifest, "apply", "-f", "-")
-	wantRefused(t, r, "Deployment", expiring, expiringName,
-		"the namespace binding requires approval by 2 distinct people from "+harness.GroupReleaseManagers+"; approval request ")
-	m := pendingRequest.FindStringSubmatch(r.Stderr)
-	if m == nil {
-		t.Fatalf("the denial names no pending approval request:\n%s", r)
-	}
-	id := m[1]
+	id := wantApprovalPending(t, r, expiring, expiringName)
 	e.expect(approvalEvent("requested", expiring, expiringName, harness.Deployer),
 		admission("Deployment", expiring, expiringName, "denied", harness.Deployer))
 
@@ -164,18 +158,10 @@ func testScaleAfterExpiry(ctx context.Context, t *testing.T, e *env) {
 		}))
 	}
 	before := rollouts()
-	r := e.c.Kubectl(ctx, harness.Deployer, "", "scale", "-n", expiring, "deployment/"+expiringName, fmt.Sprintf("--replicas=%d", expiredScale))
-	if r.Err != nil || strings.Contains(r.Stderr, "shipgate") {
-		t.Fatalf("want the scale allowed without a word from shipgate after the approval expired:\n%s", r)
-	}
-	pods := waitPods(ctx, t, e, expiring, "app="+expiringName, expiredScale)
-	for _, p := range pods {
-		wantImage(t, p, e.im.Pinned(apiTag))
-	}
+	scaleQuietly(ctx, t, e, expiring, expiringName, expiredScale, apiTag, e.expiring.rs, " after the approval expired")
 	if rs := oneReplicaSet(ctx, t, e, expiring, expiringName).Name; rs != e.expiring.rs {
 		t.Errorf("the scale made ReplicaSet %s beside %s: want the same one scaled", rs, e.expiring.rs)
 	}
-	wantInherited(t, e, expiring, "Pod", e.expiring.rs+"-", expiredScale)
 	if after := rollouts(); after != before {
 		t.Errorf("shipgate judged %d rollouts of Deployment %s/%s during the scale, want none", after-before, expiring, expiringName)
 	}

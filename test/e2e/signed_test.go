@@ -67,15 +67,23 @@ func testTagMoves(ctx context.Context, t *testing.T, e *env) {
 	e.im.digests[movedWeb] = moved
 	e.log.Printf("%s moved from %s to %s", e.im.Ref(webTag), e.im.Digest(webTag), moved)
 
-	r := e.c.Kubectl(ctx, harness.Deployer, "", "scale", "-n", enforced, "deployment/"+signedName, fmt.Sprintf("--replicas=%d", scaledReplicas))
+	scaleQuietly(ctx, t, e, enforced, signedName, scaledReplicas, webTag, e.web.rs, "")
+}
+
+// scaleQuietly scales Deployment ns/name to n replicas as the deployer and
+// wants it allowed without a word from shipgate (when is said in the
+// failure), its n Pods pinned to the digest recorded for tag, and each
+// logged as inherited from ReplicaSet rs.
+func scaleQuietly(ctx context.Context, t *testing.T, e *env, ns, name string, n int, tag, rs, when string) {
+	t.Helper()
+	r := e.c.Kubectl(ctx, harness.Deployer, "", "scale", "-n", ns, "deployment/"+name, fmt.Sprintf("--replicas=%d", n))
 	if r.Err != nil || strings.Contains(r.Stderr, "shipgate") {
-		t.Fatalf("want the scale allowed without a word from shipgate:\n%s", r)
+		t.Fatalf("want the scale allowed without a word from shipgate%s:\n%s", when, r)
 	}
-	pods := waitPods(ctx, t, e, enforced, "app="+signedName, scaledReplicas)
-	for _, p := range pods {
-		wantImage(t, p, e.im.Pinned(webTag))
+	for _, p := range waitPods(ctx, t, e, ns, "app="+name, n) {
+		wantImage(t, p, e.im.Pinned(tag))
 	}
-	wantInherited(t, e, enforced, "Pod", e.web.rs+"-", scaledReplicas)
+	wantInherited(t, e, ns, "Pod", rs+"-", n)
 }
 
 // movedWeb is the key, in images.digests, of the unsigned rebuild pushed
