@@ -3,6 +3,7 @@ package audit_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -140,6 +141,59 @@ func TestAppendRefusesBadRecords(t *testing.T) {
 	}
 	if size, _ := l.Size(t.Context()); size != 0 {
 		t.Errorf("Size = %d after refused appends", size)
+	}
+}
+
+// TestAppendOneRefusedRecordFailsAlone has the database refuse one record
+// in the middle of batches (a trigger raises on its name): the multi-row
+// INSERT stops there with the rows before it written, so the batch must be
+// rolled back whole and each record retried alone. Only the refused record
+// fails; every other is in the log once, numbered without gaps.
+func TestAppendOneRefusedRecordFailsAlone(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	if _, err := db.SQL().ExecContext(t.Context(), `CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log
+		WHEN NEW.name = 'poison' BEGIN SELECT RAISE(FAIL, 'poison refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t, db)
+	const rounds, writers = 5, 32
+	var mu sync.Mutex
+	var seqs []uint64
+	for round := range rounds {
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := sample(round*writers + w)
+				if w == writers/2 {
+					r.Name = "poison"
+				}
+				seq, err := l.Append(t.Context(), r)
+				if r.Name == "poison" {
+					if err == nil || !strings.Contains(err.Error(), "poison refused") {
+						t.Errorf("the refused record: Append = %d, %v; want the trigger's error", seq, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Errorf("record %d, queued beside the refused one: %v", round*writers+w, err)
+					return
+				}
+				mu.Lock()
+				seqs = append(seqs, seq)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	checkContiguous(t, seqs, rounds*(writers-1))
+	if size, _ := l.Size(t.Context()); size != uint64(rounds*(writers-1)) {
+		t.Errorf("Size = %d, want %d", size, rounds*(writers-1))
+	}
+	if _, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil {
+		t.Errorf("Verify: %v", err)
 	}
 }
 
