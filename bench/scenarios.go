@@ -14,6 +14,8 @@ const (
 	mixed   = "mixed"
 	cold    = "cold"
 	memory  = "memory"
+	// memoryAgain is the memory scenario's first digests admitted again.
+	memoryAgain = "memory-again"
 )
 
 var allScenarios = []string{podWarm, rollout, mixed, cold, memory}

@@ -83,6 +83,10 @@ func targets(rs []Result, o *options) []Target {
 		add(fmt.Sprintf("peak RSS after %d digests", memoryDigestsFor), fmt.Sprintf("≤ %.0f MiB", memoryTargetMiB), false, false,
 			fmt.Sprintf("not run (-scenarios memory -memory-digests %d)", o.memoryDigests))
 	}
+	if r := find(memoryAgain, "shipgate", "closed"); r != nil {
+		add("memory: first digests admitted again, still cached", "0 registry requests", r.Requests > 0 && r.Errors+r.Denied == 0,
+			r.RegistryRequests == 0, fmt.Sprintf("%d registry requests for %d digests, p50 %.2f ms per admission", r.RegistryRequests, 5*r.Requests, r.Latency.P50))
+	}
 	return out
 }
 

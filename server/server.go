@@ -302,6 +302,13 @@ func (s *Server) closeState() {
 		}
 		cancel()
 	}
+	if s.verifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.verifier.Flush(ctx); err != nil {
+			s.log.Error("keeping verifications in the store", "error", err.Error())
+		}
+		cancel()
+	}
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
 			s.log.Error("closing the audit log", "error", err.Error())

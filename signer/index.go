@@ -57,8 +57,8 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 			ttl = v.cfg.CacheTTL.Duration
 		}
 		v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
-		if res.Verified && v.opts.lkg != nil {
-			v.remember(acc.ctx, coveredKey(d, tag, p), res)
+		if res.Verified {
+			v.remember(coveredKey(d, tag, p), res)
 		}
 	}
 	return res

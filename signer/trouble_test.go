@@ -41,7 +41,8 @@ var faults = map[string]func(w http.ResponseWriter, r *http.Request) bool{
 }
 
 // TestRegistryTroubleAndLastKnownGood: while the registry fails, a digest
-// verified within maxStale is admitted from the store, marked stale; beyond
+// verified within cacheTTL is a cache hit from the store; past cacheTTL but
+// within maxStale it is admitted from the store, marked stale; beyond
 // maxStale, or with last-known-good off, it is refused naming the registry.
 func TestRegistryTroubleAndLastKnownGood(t *testing.T) {
 	f := newFixture(t)
@@ -49,11 +50,16 @@ func TestRegistryTroubleAndLastKnownGood(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	clock := func(at time.Time) signer.Option { return signer.WithClock(func() time.Time { return at }) }
-	lkg := verification(func(c *config.Verification) { c.MaxStale = config.Duration{Duration: time.Hour} })
+	ttl := func(c *config.Verification) { c.CacheTTL = config.Duration{Duration: 10 * time.Minute} }
+	lkg := verification(func(c *config.Verification) { ttl(c); c.MaxStale = config.Duration{Duration: time.Hour} })
 
 	_, ref := f.signedAndTested(t, "team/api", "1.0")
-	if r := signer.New(lkg, trust, signer.WithLastKnownGood(db), clock(now)).Verify(t.Context(), signer.Request{Images: []string{ref}, Trust: []string{"company"}})[0]; !r.Verified {
+	first := signer.New(lkg, trust, signer.WithLastKnownGood(db), clock(now))
+	if r := first.Verify(t.Context(), signer.Request{Images: []string{ref}, Trust: []string{"company"}})[0]; !r.Verified {
 		t.Fatalf("not verified while the registry is up: %q", r.Errors)
+	}
+	if err := first.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 
 	for name, fault := range faults {
@@ -68,7 +74,12 @@ func TestRegistryTroubleAndLastKnownGood(t *testing.T) {
 				return v.Verify(ctx, signer.Request{Images: []string{ref}, Trust: []string{"company"}})[0]
 			}
 
-			r := verify(lkg, now.Add(30*time.Minute))
+			r := verify(lkg, now.Add(5*time.Minute))
+			if !r.Verified || r.Stale || !r.Cached {
+				t.Errorf("within cacheTTL: verified=%v stale=%v cached=%v errors %q; want a cache hit from the store", r.Verified, r.Stale, r.Cached, r.Errors)
+			}
+
+			r = verify(lkg, now.Add(30*time.Minute))
 			if !r.Verified || !r.Stale || !r.VerifiedAt.Equal(now) {
 				t.Errorf("within maxStale: verified=%v stale=%v at %v errors %q; want a stale admit from %v", r.Verified, r.Stale, r.VerifiedAt, r.Errors, now)
 			}
@@ -80,7 +91,7 @@ func TestRegistryTroubleAndLastKnownGood(t *testing.T) {
 				t.Error("a registry failure was not marked unavailable")
 			}
 
-			r = verify(verification(nil), now.Add(time.Minute))
+			r = verify(verification(ttl), now.Add(30*time.Minute))
 			wantError(t, r, "registry "+f.reg.Host)
 			if r.Stale {
 				t.Error("admitted stale with last-known-good off")

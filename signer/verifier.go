@@ -19,15 +19,19 @@ import (
 	"k8s.io/utils/lru"
 
 	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/workload"
 )
 
 // LastKnownGood keeps successful verifications durably (in the store), by
-// the same key as the cache, so a digest verified recently can still be
-// admitted while its registry is unreachable.
+// the same key as the cache. It is the cache's second tier: a digest
+// verified within cacheTTL is answered from it once the memory cache has
+// let it go, or after a restart, or on another replica sharing the store;
+// and, with maxStale, a digest verified recently can still be admitted
+// while its registry is unreachable.
 type LastKnownGood interface {
 	GetVerification(ctx context.Context, digest, key string) (result []byte, at time.Time, ok bool, err error)
-	PutVerification(ctx context.Context, digest, key string, result []byte, at time.Time) error
+	PutVerifications(ctx context.Context, vs []store.Verification) error
 }
 
 // Verifier resolves and verifies image references against the trust
@@ -42,6 +46,7 @@ type Verifier struct {
 	flight singleflight.Group
 	cfg    config.Verification
 	opts   options
+	stored *keeper // nil without a store
 }
 
 // Option configures a Verifier.
@@ -90,6 +95,9 @@ func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
 		parsed: lru.New(min(size, maxParsed)),
 		cfg:    cfg,
 		opts:   o,
+	}
+	if o.lkg != nil {
+		v.stored = &keeper{lkg: o.lkg, log: o.log}
 	}
 	if t == nil {
 		t = &Trust{policies: map[string]*trustPolicy{}}
@@ -262,6 +270,11 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 			ctx, cancel = context.WithDeadline(ctx, dl)
 			defer cancel()
 		}
+		if res, expires := v.fromStore(ctx, d.DigestStr(), skey, now); res != nil {
+			// Cached in memory even for a dry run: nothing is written.
+			v.cache.put(key, res, expires)
+			return flightResult{res: res, kept: true}, nil
+		}
 		res := verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now())
 		// Kept before the flight ends, so an admission arriving between
 		// its end and its callers' return finds it rather than starting
@@ -306,8 +319,8 @@ func (v *Verifier) keep(ctx context.Context, key cacheKey, skey string, res *Res
 		ttl = v.cfg.CacheTTL.Duration
 	}
 	v.cache.put(key, res, now.Add(cmp(ttl, config.DefaultFailureTTL)))
-	if res.Verified && v.opts.lkg != nil {
-		v.remember(ctx, skey, res)
+	if res.Verified {
+		v.remember(skey, res)
 	}
 }
 
@@ -318,22 +331,19 @@ func storeKey(digest string, p *trustPolicy) string {
 	return digest + "|" + p.name + "|" + p.revision
 }
 
-// remember writes a successful verification to last-known-good. A store
-// failure is logged, not fatal: the verification itself stands. With
-// maxStale 0 (the default) last-known-good is never read, so nothing is
-// written: a new digest's admission does not wait for a commit no one
-// will read.
-func (v *Verifier) remember(ctx context.Context, key string, res *Result) {
-	if v.cfg.MaxStale.Duration <= 0 {
+// remember queues a successful verification to be kept in the store (see
+// keeper). A verdict that cannot be encoded is logged, not fatal: the
+// verification itself stands.
+func (v *Verifier) remember(key string, res *Result) {
+	if v.stored == nil {
 		return
 	}
 	b, err := json.Marshal(res)
-	if err == nil {
-		err = v.opts.lkg.PutVerification(context.WithoutCancel(ctx), res.Digest, key, b, res.VerifiedAt)
-	}
 	if err != nil {
-		v.opts.log.Warn("keeping a verification as last-known-good", "digest", res.Digest, "error", err)
+		v.opts.log.Warn("keeping a verification in the store", "digest", res.Digest, "error", err)
+		return
 	}
+	v.stored.add(store.Verification{Digest: res.Digest, Key: key, Result: b, At: res.VerifiedAt})
 }
 
 // lastKnownGood answers for a digest whose registry cannot be reached: the

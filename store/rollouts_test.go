@@ -72,6 +72,21 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 			if _, _, ok, err := db.GetVerification(ctx, "sha256:aaa", "other-revision"); ok || err != nil {
 				t.Errorf("a verification under another trust revision was found: %v, %v", ok, err)
 			}
+			// A batch, in any order, with a replacement in it: one transaction.
+			batch := []store.Verification{
+				{Digest: "sha256:ccc", Key: "k1", Result: []byte(`{"c":1}`), At: at},
+				{Digest: "sha256:aaa", Key: "k1", Result: []byte(`{"verified":true,"n":3}`), At: at.Add(2 * time.Minute)},
+				{Digest: "sha256:bbb", Key: "k2", Result: []byte(`{"b":1}`), At: at},
+			}
+			if err := db.PutVerifications(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range batch {
+				b, when, ok, err := db.GetVerification(ctx, want.Digest, want.Key)
+				if err != nil || !ok || string(b) != string(want.Result) || !when.Equal(want.At) {
+					t.Errorf("after PutVerifications: GetVerification(%s, %s) = %s, %v, %v, %v; want %s at %v", want.Digest, want.Key, b, when, ok, err, want.Result, want.At)
+				}
+			}
 		})
 	}
 }

@@ -5,29 +5,71 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
-// PutVerification keeps a successful verification as last-known-good,
-// keyed by digest and the cache key of the trust policy revision that
-// verified it; a newer verification replaces an older one.
+// Verification is a successful verification as the store keeps it: the
+// digest, the key of the trust policy revision that verified it, the
+// result as JSON, and when it was made.
+type Verification struct {
+	Digest string
+	Key    string
+	Result []byte
+	At     time.Time
+}
+
+// PutVerification keeps a successful verification, keyed by digest and the
+// cache key of the trust policy revision that verified it; a newer
+// verification replaces an older one.
 func (db *DB) PutVerification(ctx context.Context, digest, key string, result []byte, at time.Time) error {
-	_, err := db.sql.ExecContext(ctx, db.Rebind(`INSERT INTO verifications (digest, trust_rev, result, verified_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (digest, trust_rev) DO UPDATE SET result = excluded.result, verified_at = excluded.verified_at`),
-		digest, key, string(result), at.UTC().UnixNano())
+	return db.PutVerifications(ctx, []Verification{{Digest: digest, Key: key, Result: result, At: at}})
+}
+
+// PutVerifications keeps vs in one transaction, in (digest, key) order, so
+// replicas sharing PostgreSQL take the row locks in one order.
+func (db *DB) PutVerifications(ctx context.Context, vs []Verification) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	vs = slices.SortedFunc(slices.Values(vs), func(a, b Verification) int {
+		if c := strings.Compare(a.Digest, b.Digest); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		st, err := db.stmts.In(ctx, db.sql, tx, db.Rebind(`INSERT INTO verifications (digest, trust_rev, result, verified_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (digest, trust_rev) DO UPDATE SET result = excluded.result, verified_at = excluded.verified_at`))
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if _, err := st.ExecContext(ctx, v.Digest, v.Key, string(v.Result), v.At.UTC().UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("keeping the verification of %s: %w", digest, err)
+		if len(vs) == 1 {
+			return fmt.Errorf("keeping the verification of %s: %w", vs[0].Digest, err)
+		}
+		return fmt.Errorf("keeping %d verifications: %w", len(vs), err)
 	}
 	return nil
 }
 
-// GetVerification returns the last-known-good verification of digest
-// under key, and when it was made.
+// GetVerification returns the verification of digest kept under key, and
+// when it was made.
 func (db *DB) GetVerification(ctx context.Context, digest, key string) ([]byte, time.Time, bool, error) {
 	var result string
 	var at int64
-	err := db.sql.QueryRowContext(ctx, db.Rebind(`SELECT result, verified_at FROM verifications WHERE digest = ? AND trust_rev = ?`),
-		digest, key).Scan(&result, &at)
+	st, err := db.stmts.Get(ctx, db.sql, db.Rebind(`SELECT result, verified_at FROM verifications WHERE digest = ? AND trust_rev = ?`))
+	if err == nil {
+		err = st.QueryRowContext(ctx, digest, key).Scan(&result, &at)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, time.Time{}, false, nil
 	}
