@@ -56,10 +56,11 @@ func clientFor(t *testing.T, s *Server) (*Server, *http.Client, string) {
 
 func TestServesProbesAndMetricsOverTLS(t *testing.T) {
 	_, client, base := started(t, "")
-	for path, want := range map[string]string{
-		"/healthz": "ok",
-		"/readyz":  "ok",
-		"/metrics": "shipgate_config_reload_errors_total",
+	for path, wants := range map[string][]string{
+		"/healthz": {"ok"},
+		"/readyz":  {"ok"},
+		"/metrics": {"shipgate_config_reload_errors_total", `shipgate_verification_lookups_total{source="store"} 0`,
+			`shipgate_verification_lookups_total{source="memory"} 0`, "shipgate_registry_requests_total 0"},
 	} {
 		resp, err := client.Get(base + path)
 		if err != nil {
@@ -67,8 +68,10 @@ func TestServesProbesAndMetricsOverTLS(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s: %d %q, want 200 holding %q", path, resp.StatusCode, body, want)
+		for _, want := range wants {
+			if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+				t.Errorf("GET %s: %d %.300q, want 200 holding %q", path, resp.StatusCode, body, want)
+			}
 		}
 		if resp.ProtoMajor != 2 {
 			t.Errorf("GET %s over %s, want HTTP/2", path, resp.Proto)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shipgate/shipgate/config"
 	"github.com/shipgate/shipgate/signer"
@@ -25,6 +26,18 @@ func (s *Server) openSigner(ctx context.Context, cfg *config.GatewayConfig) erro
 	s.keychain = kc
 	s.verifier = signer.New(cfg.Verification, trust,
 		signer.WithLastKnownGood(s.db), signer.WithKeychain(kc), signer.WithLogger(s.log))
+	v := s.verifier
+	for _, src := range []signer.Source{signer.FromMemory, signer.FromStore, signer.FromRegistry} {
+		s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "shipgate_verification_lookups_total",
+			Help:        "Image digests looked up for verification, by where the verdict came from: the memory cache, the store (the cache's second tier) or the registry.",
+			ConstLabels: prometheus.Labels{"source": src.String()},
+		}, func() float64 { return float64(v.Lookups(src)) }))
+	}
+	s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "shipgate_registry_requests_total",
+		Help: "HTTP requests sent to image registries.",
+	}, func() float64 { return float64(v.RegistryRequests()) }))
 	return nil
 }
 

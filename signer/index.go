@@ -36,6 +36,7 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 	tag := d.Context().Tag(img.Tag)
 	key := keyOf(d.DigestStr(), p, tag.Name())
 	if r, ok := v.cache.get(key, d.DigestStr(), p, v.opts.now()); ok {
+		v.lookups[FromMemory].Add(1)
 		return r
 	}
 	own := v.lookup(acc, req, d, p)

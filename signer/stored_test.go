@@ -60,9 +60,16 @@ func TestStoreIsTheCacheSecondTier(t *testing.T) {
 	}
 	flush(v)
 
+	if got := [3]int64{v.Lookups(signer.FromMemory), v.Lookups(signer.FromStore), v.Lookups(signer.FromRegistry)}; got != [3]int64{0, 0, 4} {
+		t.Errorf("lookups from memory, store, registry = %v, want [0 0 4]", got)
+	}
 	// refs[0] is out of the two-entry memory cache.
 	if r, n := requests(v, refs[0], false); !r.Verified || !r.Cached || n != 0 || !r.VerifiedAt.Equal(now) {
 		t.Errorf("evicted from memory: verified=%v cached=%v at %v with %d registry requests; want the kept verdict of %v, no request", r.Verified, r.Cached, r.VerifiedAt, n, now)
+	}
+	requests(v, refs[0], false) // now in memory again
+	if got := [3]int64{v.Lookups(signer.FromMemory), v.Lookups(signer.FromStore), v.Lookups(signer.FromRegistry)}; got != [3]int64{1, 1, 4} {
+		t.Errorf("lookups from memory, store, registry = %v, want [1 1 4]", got)
 	}
 	// A restart: an empty memory cache, the same store.
 	later := newVerifier(now.Add(59*time.Minute), trust)

@@ -47,7 +47,27 @@ type Verifier struct {
 	cfg    config.Verification
 	opts   options
 	stored *keeper // nil without a store
+	// lookups count digest lookups by where the verdict came from.
+	lookups [numSources]atomic.Int64
 }
+
+// Source is where a verdict on a digest came from.
+type Source int
+
+const (
+	FromMemory   Source = iota // the memory cache
+	FromStore                  // the store, the cache's second tier
+	FromRegistry               // verified at the registry (or failed there)
+	numSources
+)
+
+// String is the source's metric label.
+func (s Source) String() string {
+	return [...]string{"memory", "store", "registry"}[s]
+}
+
+// Lookups is how many digest lookups src answered.
+func (v *Verifier) Lookups(src Source) int64 { return v.lookups[src].Load() }
 
 // Option configures a Verifier.
 type Option func(*options)
@@ -258,6 +278,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 	key := keyOf(d.DigestStr(), p, "")
 	now := v.opts.now()
 	if r, ok := v.cache.get(key, d.DigestStr(), p, now); ok {
+		v.lookups[FromMemory].Add(1)
 		return r
 	}
 	skey := storeKey(d.DigestStr(), p)
@@ -273,7 +294,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 		if res, expires := v.fromStore(ctx, d.DigestStr(), skey, now); res != nil {
 			// Cached in memory even for a dry run: nothing is written.
 			v.cache.put(key, res, expires)
-			return flightResult{res: res, kept: true}, nil
+			return flightResult{res: res, kept: true, source: FromStore}, nil
 		}
 		res := verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now())
 		// Kept before the flight ends, so an admission arriving between
@@ -283,7 +304,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 		if kept {
 			v.keep(ctx, key, skey, res, now)
 		}
-		return flightResult{res: res, kept: kept}, nil
+		return flightResult{res: res, kept: kept, source: FromRegistry}, nil
 	})
 	var res *Result
 	kept := false
@@ -291,7 +312,9 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 	case r := <-ch:
 		out := r.Val.(flightResult)
 		res, kept = out.res.clone(), out.kept
+		v.lookups[out.source].Add(1)
 	case <-acc.ctx.Done():
+		v.lookups[FromRegistry].Add(1)
 		res = &Result{Digest: d.DigestStr(), TrustPolicy: p.name, Unavailable: true, Authorities: []Signer{}, Attestations: []Attestation{},
 			Errors: []string{fmt.Sprintf("verifying %s: %v: registry %s did not answer within the admission's deadline", d.DigestStr(), ErrRegistry, d.RegistryStr())}}
 	}
@@ -307,8 +330,9 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 // flightResult is a shared verification and whether it was kept (cached,
 // and remembered as last-known-good), which a dry run's is not.
 type flightResult struct {
-	res  *Result
-	kept bool
+	res    *Result
+	kept   bool
+	source Source
 }
 
 // keep caches res (long for a verdict, short for a failure) and remembers
