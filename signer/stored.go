@@ -115,6 +115,12 @@ func (v *Verifier) Flush(ctx context.Context) error {
 	return v.stored.flush(ctx)
 }
 
+// storeReadTimeout bounds the second tier's read: a store that does not
+// answer (a PostgreSQL behind a partition) must not spend the admission's
+// deadline that the registry needs. A local SQLite read takes tens of
+// microseconds, a PostgreSQL one a few milliseconds.
+const storeReadTimeout = 250 * time.Millisecond
+
 // fromStore is the cache's second tier: a verdict on digest kept in the
 // store under key, made less than cacheTTL before now, and when it
 // expires. Nil when there is none, or the store cannot say (the digest is
@@ -123,6 +129,8 @@ func (v *Verifier) fromStore(ctx context.Context, digest, key string, now time.T
 	if v.opts.lkg == nil {
 		return nil, time.Time{}
 	}
+	ctx, cancel := context.WithTimeout(ctx, storeReadTimeout)
+	defer cancel()
 	b, at, ok, err := v.opts.lkg.GetVerification(ctx, digest, key)
 	if err != nil {
 		v.opts.log.Debug("reading a verification from the store", "digest", digest, "error", err)

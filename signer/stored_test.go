@@ -146,3 +146,29 @@ func TestStoreDownVerifiesAtTheRegistry(t *testing.T) {
 		t.Error("the verification that could not be kept was not tried again")
 	}
 }
+
+// hangingStore is a store that never answers a read before its context
+// ends.
+type hangingStore struct{ failingStore }
+
+func (s *hangingStore) GetVerification(ctx context.Context, _, _ string) ([]byte, time.Time, bool, error) {
+	s.gets.Add(1)
+	<-ctx.Done()
+	return nil, time.Time{}, false, ctx.Err()
+}
+
+// TestStoreThatHangsLeavesTimeForTheRegistry: a store read that never
+// answers is given up well before the admission's deadline, so the digest
+// is still verified at its registry.
+func TestStoreThatHangsLeavesTimeForTheRegistry(t *testing.T) {
+	f := newFixture(t)
+	s := &hangingStore{}
+	v := signer.New(verification(nil), compile(t, f.trustConfig(t)), signer.WithLastKnownGood(s))
+	_, ref := f.signedAndTested(t, "team/api", "1.0")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	r := v.Verify(ctx, signer.Request{Images: []string{ref}, Trust: []string{"company"}})[0]
+	if !r.Verified || s.gets.Load() != 1 {
+		t.Errorf("with the store hanging: verified=%v after %d store reads, errors %q; want verified at the registry", r.Verified, s.gets.Load(), r.Errors)
+	}
+}
