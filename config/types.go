@@ -256,9 +256,12 @@ type Verification struct {
 	// Retries is how many times a 429 or 5xx answer is retried, with
 	// backoff, inside the admission's deadline. Default 2.
 	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty"`
-	// CacheSize bounds the verification cache (entries). Default 10000.
+	// CacheSize bounds the verification cache's memory tier (entries).
+	// Successful verifications are also kept in the store, which is read
+	// when memory has let one go. Default 10000.
 	CacheSize int `yaml:"cacheSize,omitempty" json:"cacheSize,omitempty"`
-	// CacheTTL is how long a successful verification is reused. Default 1h.
+	// CacheTTL is how long a successful verification is reused, from
+	// memory or the store. Default 1h.
 	CacheTTL Duration `yaml:"cacheTTL,omitempty" json:"cacheTTL,omitempty"`
 	// FailureTTL is how long a failed verification is reused. Default 10s.
 	FailureTTL Duration `yaml:"failureTTL,omitempty" json:"failureTTL,omitempty"`
