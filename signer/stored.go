@@ -29,8 +29,13 @@ const maxUnwritten = 10000
 // within keepEvery of each. A crash loses at most that long's, which cost
 // only a verification again.
 type keeper struct {
-	lkg LastKnownGood
-	log *slog.Logger
+	lkg     LastKnownGood
+	log     *slog.Logger
+	now     func() time.Time
+	keepFor time.Duration // how long a verification can still be read
+
+	pruneMu sync.Mutex
+	pruned  time.Time // the last pruning
 
 	mu      sync.Mutex
 	queue   []store.Verification
@@ -92,7 +97,9 @@ func (k *keeper) flush(ctx context.Context) error {
 		return nil
 	}
 	err := k.lkg.PutVerifications(ctx, vs)
-	if err != nil {
+	if err == nil {
+		k.prune(ctx)
+	} else {
 		k.mu.Lock()
 		room := max(0, maxUnwritten-len(k.queue))
 		k.dropped += int64(max(0, len(vs)-room))
@@ -104,6 +111,32 @@ func (k *keeper) flush(ctx context.Context) error {
 		k.mu.Unlock()
 	}
 	return err
+}
+
+// pruneEvery is how often verifications nothing can read any more are
+// deleted from the store, after a write: the first write after a start,
+// then at most this often.
+const pruneEvery = 10 * time.Minute
+
+// prune deletes the verifications older than keepFor when pruneEvery has
+// passed since the last pruning. A failure is logged and tried again at
+// the next write.
+func (k *keeper) prune(ctx context.Context) {
+	k.pruneMu.Lock()
+	defer k.pruneMu.Unlock()
+	now := k.now()
+	if !k.pruned.IsZero() && now.Sub(k.pruned) < pruneEvery {
+		return
+	}
+	n, err := k.lkg.PruneVerifications(ctx, now.Add(-k.keepFor))
+	if err != nil {
+		k.log.Warn("pruning old verifications from the store", "error", err)
+		return
+	}
+	k.pruned = now
+	if n > 0 {
+		k.log.Debug("pruned old verifications from the store", "deleted", n)
+	}
 }
 
 // Flush writes the verifications waiting to be kept in the store now (at

@@ -100,6 +100,22 @@ func TestStoreIsTheCacheSecondTier(t *testing.T) {
 		t.Errorf("under another trust revision: verified=%v cached=%v with %d registry requests; want it verified again", r.Verified, r.Cached, n)
 	}
 
+	// Writing prunes what nothing can read any more: older than cacheTTL
+	// (maxStale is off here). The first write after a start prunes.
+	pruner := newVerifier(now.Add(3*time.Hour), trust)
+	_, newer := f.signedAndTested(t, "team/e", "1.0")
+	if r, _ := requests(pruner, newer, false); !r.Verified {
+		t.Fatalf("not verified: %q", r.Errors)
+	}
+	flush(pruner)
+	var left int
+	if err := db.SQL().QueryRowContext(t.Context(), "SELECT count(*) FROM verifications WHERE verified_at < ?", now.Add(2*time.Hour).UnixNano()).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d verifications older than cacheTTL left after a write (%v), want 0", left, err)
+	}
+	if err := db.SQL().QueryRowContext(t.Context(), "SELECT count(*) FROM verifications").Scan(&left); err != nil || left != 1 {
+		t.Errorf("%d verifications kept after pruning (%v), want the new one", left, err)
+	}
+
 	// A dry run keeps nothing.
 	_, fresh := f.signedAndTested(t, "team/d", "1.0")
 	dry := newVerifier(now, trust)
@@ -123,6 +139,10 @@ func (s *failingStore) GetVerification(context.Context, string, string) ([]byte,
 func (s *failingStore) PutVerifications(context.Context, []store.Verification) error {
 	s.puts.Add(1)
 	return errors.New("store down")
+}
+
+func (s *failingStore) PruneVerifications(context.Context, time.Time) (int64, error) {
+	return 0, errors.New("store down")
 }
 
 // TestStoreDownVerifiesAtTheRegistry: while the store fails, verification

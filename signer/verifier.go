@@ -32,6 +32,7 @@ import (
 type LastKnownGood interface {
 	GetVerification(ctx context.Context, digest, key string) (result []byte, at time.Time, ok bool, err error)
 	PutVerifications(ctx context.Context, vs []store.Verification) error
+	PruneVerifications(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Verifier resolves and verifies image references against the trust
@@ -117,7 +118,10 @@ func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
 		opts:   o,
 	}
 	if o.lkg != nil {
-		v.stored = &keeper{lkg: o.lkg, log: o.log}
+		// Nothing reads a verification older than both cacheTTL and
+		// maxStale.
+		v.stored = &keeper{lkg: o.lkg, log: o.log, now: o.now,
+			keepFor: max(cmp(cfg.CacheTTL.Duration, config.DefaultCacheTTL), cfg.MaxStale.Duration)}
 	}
 	if t == nil {
 		t = &Trust{policies: map[string]*trustPolicy{}}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -86,6 +87,25 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 				if err != nil || !ok || string(b) != string(want.Result) || !when.Equal(want.At) {
 					t.Errorf("after PutVerifications: GetVerification(%s, %s) = %s, %v, %v, %v; want %s at %v", want.Digest, want.Key, b, when, ok, err, want.Result, want.At)
 				}
+			}
+
+			// Pruning deletes what was made before the time given, past
+			// one statement's chunk, and nothing else.
+			var old []store.Verification
+			for i := range 2500 {
+				old = append(old, store.Verification{Digest: fmt.Sprintf("sha256:old%04d", i), Key: "k1", Result: []byte(`{}`), At: at.Add(-time.Hour)})
+			}
+			if err := db.PutVerifications(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := db.PruneVerifications(ctx, at.Add(time.Second)); err != nil || n != 2502 {
+				t.Errorf("PruneVerifications = %d, %v; want the 2,500 old ones and the two made at %v", n, err, at)
+			}
+			if _, _, ok, _ := db.GetVerification(ctx, "sha256:old0000", "k1"); ok {
+				t.Error("a pruned verification is still there")
+			}
+			if _, _, ok, _ := db.GetVerification(ctx, "sha256:aaa", "k1"); !ok {
+				t.Error("a verification newer than the cut was pruned")
 			}
 		})
 	}

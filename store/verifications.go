@@ -78,3 +78,30 @@ func (db *DB) GetVerification(ctx context.Context, digest, key string) ([]byte, 
 	}
 	return []byte(result), time.Unix(0, at).UTC(), true, nil
 }
+
+// pruneChunk is how many verifications one pruning statement deletes: a
+// long backlog is deleted in short transactions, so the audit log's
+// appends never wait long behind it.
+const pruneChunk = 1000
+
+// PruneVerifications deletes the verifications made before before, and
+// returns how many it deleted.
+func (db *DB) PruneVerifications(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := db.sql.ExecContext(ctx, db.Rebind(`DELETE FROM verifications WHERE (digest, trust_rev) IN
+			(SELECT digest, trust_rev FROM verifications WHERE verified_at < ? ORDER BY verified_at LIMIT ?)`),
+			before.UTC().UnixNano(), pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("pruning verifications older than %s: %w", before.UTC().Format(time.RFC3339), err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("pruning verifications: %w", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
