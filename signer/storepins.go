@@ -67,6 +67,9 @@ func (p *storePins) RolloutWrite(r Rollout) (store.Write, func(), error) {
 }
 
 func (p *storePins) remember(r Rollout) {
+	if !store.Pinned(r.Kind) {
+		return
+	}
 	p.mem.Add(pinKey(r.Namespace, r.Kind, r.Name), compactPin(Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}))
 }
 

@@ -44,3 +44,22 @@ func TestPinsOutliveTheStore(t *testing.T) {
 		t.Errorf("an unknown pin with the store down: ok=%v err=%v, want the store's error", ok, err)
 	}
 }
+
+// TestBarePodKeepsNoPinInMemory: a bare Pod's rollout is recorded, and no
+// pin of it is kept, in the store or in memory: nothing inherits from a
+// Pod.
+func TestBarePodKeepsNoPinInMemory(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	p := signer.StorePins(db)
+	r := signer.Rollout{Fingerprint: "sha256:p", Namespace: "shop", Kind: "Pod", Name: "debug", Digests: map[string]string{"reg/app:1": "sha256:aaa"}, DecisionID: "d", AdmittedAt: time.Now()}
+	if err := p.PutRollout(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := db.GetRollout(t.Context(), "sha256:p"); !ok || err != nil {
+		t.Fatalf("the bare Pod's rollout was not recorded: %v %v", ok, err)
+	}
+	db.Close() // only memory can answer now
+	if _, ok, _ := p.GetPin(t.Context(), "shop", "Pod", "debug"); ok {
+		t.Error("a pin of a bare Pod was kept in memory")
+	}
+}

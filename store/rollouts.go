@@ -39,7 +39,7 @@ type Pin struct {
 type Write func(ctx context.Context, tx *sql.Tx) error
 
 // PutRollout records an admitted rollout and pins its object to its
-// digests, in one transaction. Admitting the same fingerprint again (a
+// digests (see Pinned), in one transaction. Admitting the same fingerprint again (a
 // re-apply) updates the decision and time.
 func (db *DB) PutRollout(ctx context.Context, r Rollout) error {
 	w, err := db.RolloutWrite(r)
@@ -67,12 +67,20 @@ func (db *DB) RolloutWrite(r Rollout) (Write, error) {
 		if err != nil {
 			return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
 		}
+		if !Pinned(r.Kind) {
+			return nil
+		}
 		if err := db.pin(ctx, tx, r.Namespace, r.Kind, r.Name, Pin{Fingerprint: r.Fingerprint, Digests: r.Digests, PinnedAt: r.AdmittedAt}, digests); err != nil {
 			return fmt.Errorf("recording rollout %s %s/%s: %w", r.Kind, r.Namespace, r.Name, err)
 		}
 		return nil
 	}, nil
 }
+
+// Pinned says whether a rollout of kind keeps a pin: every kind whose
+// objects own what inherits from them. A Pod owns nothing that does, so a
+// bare Pod's rollout is recorded without one (nothing would ever read it).
+func Pinned(kind string) bool { return kind != "Pod" }
 
 // PutPin pins an inherited object (a ReplicaSet, a Job) to its owner's
 // digests, and counts it on the owner's rollout record.

@@ -59,6 +59,18 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 			if _, ok, err := db.GetPin(ctx, "prod", "ReplicaSet", "nope"); ok || err != nil {
 				t.Errorf("GetPin of an unknown object = %v, %v", ok, err)
 			}
+			// A bare Pod's rollout is recorded, without a pin: nothing
+			// inherits from a Pod.
+			pod := store.Rollout{Fingerprint: "sha256:fpod", Namespace: "prod", Kind: "Pod", Name: "debug", Digests: v1, DecisionID: "d4", AdmittedAt: at}
+			if err := db.PutRollout(ctx, pod); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, ok, err := db.GetRollout(ctx, "sha256:fpod"); err != nil || !ok || got.Kind != "Pod" {
+				t.Errorf("GetRollout(bare Pod) = %+v, %v, %v; want its record", got, ok, err)
+			}
+			if _, ok, err := db.GetPin(ctx, "prod", "Pod", "debug"); ok || err != nil {
+				t.Errorf("GetPin(bare Pod) = %v, %v; want no pin", ok, err)
+			}
 
 			if err := db.PutVerification(ctx, "sha256:aaa", "k1", []byte(`{"verified":true}`), at); err != nil {
 				t.Fatal(err)
