@@ -306,7 +306,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 		// the same verification again.
 		kept := !req.DryRun && !res.Unavailable
 		if kept {
-			v.keep(ctx, key, skey, res, now)
+			v.keep(key, skey, res, now)
 		}
 		return flightResult{res: res, kept: kept, source: FromRegistry}, nil
 	})
@@ -326,7 +326,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 		return v.lastKnownGood(acc.ctx, skey, res)
 	}
 	if !req.DryRun && !kept { // the flight was a dry run's
-		v.keep(acc.ctx, key, skey, res, now)
+		v.keep(key, skey, res, now)
 	}
 	return res
 }
@@ -341,7 +341,7 @@ type flightResult struct {
 
 // keep caches res (long for a verdict, short for a failure) and remembers
 // a verdict as last-known-good.
-func (v *Verifier) keep(ctx context.Context, key cacheKey, skey string, res *Result, now time.Time) {
+func (v *Verifier) keep(key cacheKey, skey string, res *Result, now time.Time) {
 	ttl := v.cfg.FailureTTL.Duration
 	if res.Verified {
 		ttl = v.cfg.CacheTTL.Duration
