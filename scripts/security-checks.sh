@@ -145,7 +145,9 @@ run_govulncheck() {
 	for id in $called; do
 		local where
 		where=$(printf '%s\n' "$summary" | awk -v id="$id" '$1 == id {printf "%s%s -> %s", sep, $2, $3; sep = "; "}')
-		if printf '%s\n' "$accepted" | grep -qxF "$id"; then
+		# A here-string, not a pipe: under pipefail, grep -q leaving at its
+		# first match can kill the writer with SIGPIPE and fail the test.
+		if grep -qxF "$id" <<<"$accepted"; then
 			echo "  accepted      $id  $where  ($(grep -E "^[[:space:]]*$id[[:space:]]" "$accept_file" | head -n1 | sed -E "s/^[[:space:]]*$id[[:space:]]+//"))"
 		else
 			echo "  NOT ACCEPTED  $id  $where"
@@ -154,7 +156,7 @@ run_govulncheck() {
 	done
 	[ -z "$called" ] || echo "  (each: https://pkg.go.dev/vuln/ID; offline: $vulndb_dir/ID/ID.json)"
 	for id in $accepted; do
-		if ! printf '%s\n' "$called" | grep -qxF "$id"; then
+		if ! grep -qxF "$id" <<<"$called"; then
 			echo "note: $id is in $(basename "$accept_file") but no longer found in called code: remove it"
 		fi
 	done
