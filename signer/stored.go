@@ -56,15 +56,15 @@ func (k *keeper) add(vf store.Verification) {
 		return
 	}
 	k.queue = append(k.queue, vf)
-	k.scheduleLocked()
+	k.scheduleLocked(keepEvery)
 }
 
-// scheduleLocked arranges a write within keepEvery, unless one is arranged
-// already. k.mu is held.
-func (k *keeper) scheduleLocked() {
+// scheduleLocked arranges a write after d, unless one is arranged already.
+// k.mu is held.
+func (k *keeper) scheduleLocked(d time.Duration) {
 	if !k.pending {
 		k.pending = true
-		time.AfterFunc(keepEvery, k.flushLater)
+		time.AfterFunc(d, k.flushLater)
 	}
 }
 
@@ -104,10 +104,7 @@ func (k *keeper) flush(ctx context.Context) error {
 		room := max(0, maxUnwritten-len(k.queue))
 		k.dropped += int64(max(0, len(vs)-room))
 		k.queue = append(vs[:min(len(vs), room)], k.queue...)
-		if !k.pending {
-			k.pending = true
-			time.AfterFunc(retryEvery, k.flushLater)
-		}
+		k.scheduleLocked(retryEvery)
 		k.mu.Unlock()
 	}
 	return err

@@ -72,10 +72,10 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 				t.Errorf("GetPin(bare Pod) = %v, %v; want no pin", ok, err)
 			}
 
-			if err := db.PutVerification(ctx, "sha256:aaa", "k1", []byte(`{"verified":true}`), at); err != nil {
+			if err := db.PutVerifications(ctx, []store.Verification{{Digest: "sha256:aaa", Key: "k1", Result: []byte(`{"verified":true}`), At: at}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.PutVerification(ctx, "sha256:aaa", "k1", []byte(`{"verified":true,"n":2}`), at.Add(time.Minute)); err != nil {
+			if err := db.PutVerifications(ctx, []store.Verification{{Digest: "sha256:aaa", Key: "k1", Result: []byte(`{"verified":true,"n":2}`), At: at.Add(time.Minute)}}); err != nil {
 				t.Fatal(err)
 			}
 			b, when, ok, err := db.GetVerification(ctx, "sha256:aaa", "k1")

@@ -20,14 +20,9 @@ type Verification struct {
 	At     time.Time
 }
 
-// PutVerification keeps a successful verification, keyed by digest and the
-// cache key of the trust policy revision that verified it; a newer
-// verification replaces an older one.
-func (db *DB) PutVerification(ctx context.Context, digest, key string, result []byte, at time.Time) error {
-	return db.PutVerifications(ctx, []Verification{{Digest: digest, Key: key, Result: result, At: at}})
-}
-
-// PutVerifications keeps vs in one transaction, in (digest, key) order, so
+// PutVerifications keeps successful verifications, each keyed by digest
+// and the cache key of the trust policy revision that verified it (a newer
+// one replaces an older), in one transaction, in (digest, key) order, so
 // replicas sharing PostgreSQL take the row locks in one order.
 func (db *DB) PutVerifications(ctx context.Context, vs []Verification) error {
 	if len(vs) == 0 {
