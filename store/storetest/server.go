@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +35,7 @@ func NewServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{bin: bin, dir: dir, data: filepath.Join(dir, "data"), port: 40000 + rand.IntN(20000)}
+	s := &Server{bin: bin, dir: dir, data: filepath.Join(dir, "data")}
 	t.Cleanup(func() {
 		s.run("pg_ctl", "-D", s.data, "-m", "immediate", "stop")
 		os.RemoveAll(dir)
@@ -49,7 +51,20 @@ func NewServer(t testing.TB) *Server {
 	if out, err := s.run("initdb", "-D", s.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions"); err != nil {
 		t.Fatalf("initdb: %v: %s", err, out)
 	}
-	s.Start(t)
+	// A port another process took between the probe and the start is
+	// given up for another one.
+	var startErr error
+	for range 3 {
+		if s.port, err = freePort(); err != nil {
+			t.Fatal(err)
+		}
+		if startErr = s.start(); startErr == nil {
+			break
+		}
+	}
+	if startErr != nil {
+		t.Fatal(startErr)
+	}
 	if out, err := s.run("createdb", "-h", "127.0.0.1", "-p", fmt.Sprint(s.port), "-U", "postgres", "shipgate_test"); err != nil {
 		t.Fatalf("createdb: %v: %s", err, out)
 	}
@@ -60,10 +75,40 @@ func NewServer(t testing.TB) *Server {
 // Start starts the server and waits until it accepts connections.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on", s.port, s.dir)
-	if out, err := s.run("pg_ctl", "-D", s.data, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
-		t.Fatalf("starting PostgreSQL: %v: %s", err, out)
+	if err := s.start(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// start starts the server on s.port; its error carries the end of the
+// server's log, which says why it did not start.
+func (s *Server) start() error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on", s.port, s.dir)
+	logFile := filepath.Join(s.dir, "log")
+	out, err := s.run("pg_ctl", "-D", s.data, "-l", logFile, "-w", "-t", "60", "-o", opts, "start")
+	if err == nil {
+		return nil
+	}
+	log, _ := os.ReadFile(logFile)
+	if len(log) > 2000 {
+		log = log[len(log)-2000:]
+	}
+	return fmt.Errorf("starting PostgreSQL on port %d: %v: %s\nserver log (end):\n%s", s.port, err, out, log)
+}
+
+// freePort is a loopback port nothing listens on, below the kernel's
+// ephemeral range (32768 and up by default), so no client connection is
+// given it meanwhile.
+func freePort() (int, error) {
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free loopback port found in 20000–31999")
 }
 
 // Stop stops the server at once (connections are cut).
