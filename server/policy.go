@@ -45,7 +45,7 @@ func (s *Server) openPolicy(cfg *config.GatewayConfig) error {
 	s.registry.MustRegister(s.policyReloadErrors)
 	switch {
 	case cfg.Policies.ConfigMaps && s.kube != nil:
-		// client-go's leader election logs through klog: keep the logs JSON.
+		// client-go's informers log through klog: keep the logs JSON.
 		klog.SetSlogLogger(s.log)
 		s.policyConfigMaps = policykube.New(s.kube, e,
 			policykube.WithNamespace(s.opts.Namespace),

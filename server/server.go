@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/shipgate/shipgate/approval"
 	approvalapi "github.com/shipgate/shipgate/approval/api"
@@ -27,6 +26,7 @@ import (
 	auditapi "github.com/shipgate/shipgate/audit/api"
 	"github.com/shipgate/shipgate/config"
 	kubeconfig "github.com/shipgate/shipgate/config/kube"
+	kubeclient "github.com/shipgate/shipgate/internal/kube"
 	"github.com/shipgate/shipgate/policy"
 	policykube "github.com/shipgate/shipgate/policy/kube"
 	"github.com/shipgate/shipgate/server/certs"
@@ -46,7 +46,7 @@ type Server struct {
 	config   func() *config.GatewayConfig
 	watcher  *config.Watcher
 	reloader *certs.Reloader
-	kube     kubernetes.Interface
+	kube     *kubeclient.Client
 	nsCache  *kubeconfig.Namespaces
 	caFile   string
 	db       *store.DB

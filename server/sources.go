@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"os"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shipgate/shipgate/config"
+	kubeclient "github.com/shipgate/shipgate/internal/kube"
 )
 
 // readSource returns the bytes a config Source names: inline data, a file,
 // or one key of a Kubernetes Secret (in ownNamespace when the reference
 // names none).
-func readSource(ctx context.Context, kube kubernetes.Interface, src *config.Source, ownNamespace string) ([]byte, error) {
+func readSource(ctx context.Context, kube *kubeclient.Client, src *config.Source, ownNamespace string) ([]byte, error) {
 	switch {
 	case src == nil:
 		return nil, errors.New("no source")
@@ -35,8 +35,8 @@ func readSource(ctx context.Context, kube kubernetes.Interface, src *config.Sour
 		if ns == "" {
 			ns = ownNamespace
 		}
-		s, err := kube.CoreV1().Secrets(ns).Get(ctx, src.SecretRef.Name, metav1.GetOptions{})
-		if err != nil {
+		var s corev1.Secret
+		if err := kube.Get(ctx, kubeclient.Secrets, ns, src.SecretRef.Name, &s); err != nil {
 			return nil, fmt.Errorf("reading secret %s/%s: %w", ns, src.SecretRef.Name, err)
 		}
 		v, ok := s.Data[src.SecretRef.Key]

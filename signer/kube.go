@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/shipgate/shipgate/internal/kube"
 )
 
 // PullSecrets builds registry keychains from a pod's imagePullSecrets and
@@ -20,7 +22,7 @@ import (
 // for a minute per namespace, service account and secret list, so a burst
 // of Pods costs one set of reads.
 type PullSecrets struct {
-	client   kubernetes.Interface
+	client   *kube.Client
 	fallback authn.Keychain
 	ttl      time.Duration
 
@@ -40,7 +42,7 @@ type pullEntry struct {
 
 // NewPullSecrets reads pull secrets through client; fallback (shipgate's
 // own credentials, or nil for anonymous) is tried after them.
-func NewPullSecrets(client kubernetes.Interface, fallback authn.Keychain) *PullSecrets {
+func NewPullSecrets(client *kube.Client, fallback authn.Keychain) *PullSecrets {
 	return &PullSecrets{client: client, fallback: fallback, ttl: time.Minute, entries: map[string]pullEntry{}}
 }
 
@@ -60,9 +62,13 @@ func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string,
 	if ok && now.Before(e.expires) {
 		return e.kc, e.key, nil
 	}
-	kc, err := kauth.New(ctx, p.client, kauth.Options{Namespace: namespace, ServiceAccountName: serviceAccount, ImagePullSecrets: secrets})
+	found, err := p.read(ctx, namespace, serviceAccount, secrets)
 	if err != nil {
 		return nil, "", fmt.Errorf("reading the pull secrets of service account %s/%s: %w", namespace, serviceAccount, err)
+	}
+	kc, err := pullKeychain(found)
+	if err != nil {
+		return nil, "", err
 	}
 	if p.fallback != nil {
 		kc = authn.NewMultiKeychain(kc, p.fallback)
@@ -76,4 +82,37 @@ func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string,
 	p.entries[key] = pullEntry{kc: kc, key: built, expires: now.Add(p.ttl)}
 	p.mu.Unlock()
 	return kc, built, nil
+}
+
+// read gets the named pull secrets and then those of the service account,
+// in that order. A secret or service account that does not exist is
+// skipped, as the kubelet skips it; any other failure is an error.
+func (p *PullSecrets) read(ctx context.Context, namespace, serviceAccount string, names []string) ([]corev1.Secret, error) {
+	var sa corev1.ServiceAccount
+	switch err := p.client.Get(ctx, kube.ServiceAccounts, namespace, serviceAccount, &sa); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, err
+	default:
+		for _, ref := range sa.ImagePullSecrets {
+			names = append(names, ref.Name)
+		}
+	}
+	var found []corev1.Secret
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		var s corev1.Secret
+		switch err := p.client.Get(ctx, kube.Secrets, namespace, name, &s); {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("secret %s/%s: %w", namespace, name, err)
+		default:
+			found = append(found, s)
+		}
+	}
+	return found, nil
 }

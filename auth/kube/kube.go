@@ -12,10 +12,9 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/shipgate/shipgate/auth"
+	"github.com/shipgate/shipgate/internal/kube"
 )
 
 // Reviewer implements auth.Authenticator and auth.Authorizer against a
@@ -23,7 +22,7 @@ import (
 // a CLI session does not cost a TokenReview per call; refusals are not
 // cached.
 type Reviewer struct {
-	client    kubernetes.Interface
+	client    *kube.Client
 	audiences []string
 	ttl       time.Duration
 	now       func() time.Time
@@ -44,7 +43,7 @@ var (
 
 // NewReviewer returns a Reviewer using client. audiences, when given, are
 // the token audiences the TokenReview asks for.
-func NewReviewer(client kubernetes.Interface, audiences ...string) *Reviewer {
+func NewReviewer(client *kube.Client, audiences ...string) *Reviewer {
 	return &Reviewer{client: client, audiences: audiences, ttl: 10 * time.Second, now: time.Now, cache: map[[32]byte]cached{}}
 }
 
@@ -62,10 +61,8 @@ func (r *Reviewer) Authenticate(ctx context.Context, token string) (*auth.User, 
 	}
 	r.mu.Unlock()
 
-	tr, err := r.client.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{
-		Spec: authnv1.TokenReviewSpec{Token: token, Audiences: r.audiences},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: r.audiences}}
+	if err := r.client.Create(ctx, kube.TokenReviews, "", tr, tr); err != nil {
 		return nil, fmt.Errorf("reviewing the token: %w", err)
 	}
 	if !tr.Status.Authenticated {
@@ -87,7 +84,7 @@ func (r *Reviewer) Authenticate(ctx context.Context, token string) (*auth.User, 
 
 // Authorize asks the API server whether u may perform a on shipgate.dev.
 func (r *Reviewer) Authorize(ctx context.Context, u *auth.User, a auth.Attributes) (bool, string, error) {
-	sar, err := r.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{
+	sar := &authzv1.SubjectAccessReview{
 		Spec: authzv1.SubjectAccessReviewSpec{
 			User:   u.Name,
 			UID:    u.UID,
@@ -100,8 +97,8 @@ func (r *Reviewer) Authorize(ctx context.Context, u *auth.User, a auth.Attribute
 				Name:      a.Name,
 			},
 		},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	}
+	if err := r.client.Create(ctx, kube.SubjectAccessReviews, "", sar, sar); err != nil {
 		return false, "", fmt.Errorf("reviewing access: %w", err)
 	}
 	if sar.Status.Allowed {

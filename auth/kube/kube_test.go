@@ -8,33 +8,40 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/shipgate/shipgate/auth"
+	"github.com/shipgate/shipgate/internal/kube"
+	"github.com/shipgate/shipgate/internal/kube/kubetest"
 )
 
 // cluster answers TokenReviews for one token and SubjectAccessReviews for
 // one grant, counting the TokenReviews it is asked. The real API server
 // answers these in the end-to-end tests; here the client-go fake stands in.
-func cluster(reviews *int) *fake.Clientset {
-	c := fake.NewClientset()
-	c.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+func cluster(reviews *int) *kube.Client {
+	c, fake := kubetest.New()
+	fake.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		*reviews++
-		tr := a.(k8stesting.CreateAction).GetObject().(*authnv1.TokenReview)
+		tr := &authnv1.TokenReview{}
+		if err := kubetest.Typed(a.(k8stesting.CreateAction).GetObject(), tr); err != nil {
+			return true, nil, err
+		}
 		if tr.Spec.Token == "good" {
 			tr.Status = authnv1.TokenReviewStatus{Authenticated: true, User: authnv1.UserInfo{Username: "alice", UID: "u2", Groups: []string{"release-managers"}}}
 		} else {
 			tr.Status = authnv1.TokenReviewStatus{Error: "invalid bearer token"}
 		}
-		return true, tr, nil
+		return true, kubetest.Unstructured(tr), nil
 	})
-	c.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		sar := a.(k8stesting.CreateAction).GetObject().(*authzv1.SubjectAccessReview)
+	fake.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sar := &authzv1.SubjectAccessReview{}
+		if err := kubetest.Typed(a.(k8stesting.CreateAction).GetObject(), sar); err != nil {
+			return true, nil, err
+		}
 		ra := sar.Spec.ResourceAttributes
 		sar.Status.Allowed = sar.Spec.User == "alice" && ra.Group == auth.Group && ra.Resource == "approvals" &&
 			ra.Verb == "approve" && ra.Namespace == "prod-payments"
-		return true, sar, nil
+		return true, kubetest.Unstructured(sar), nil
 	})
 	return c
 }

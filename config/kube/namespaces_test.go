@@ -11,9 +11,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/shipgate/shipgate/internal/kube"
+	"github.com/shipgate/shipgate/internal/kube/kubetest"
 )
 
 func namespace(name string, labels map[string]string) *corev1.Namespace {
@@ -25,7 +27,7 @@ func namespace(name string, labels map[string]string) *corev1.Namespace {
 }
 
 // gets counts the GET requests for namespaces the fake client has seen.
-func gets(client *fake.Clientset) int {
+func gets(client interface{ Actions() []k8stesting.Action }) int {
 	n := 0
 	for _, a := range client.Actions() {
 		if a.GetVerb() == "get" && a.GetResource().Resource == "namespaces" {
@@ -37,7 +39,7 @@ func gets(client *fake.Clientset) int {
 
 func TestNamespacesFromTheCache(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(namespace("prod-api", map[string]string{"env": "prod"}))
+	client, fake := kubetest.New(namespace("prod-api", map[string]string{"env": "prod"}))
 	n := NewNamespaces(client, 0)
 	n.Start(t.Context())
 	if !cache.WaitForCacheSync(t.Context().Done(), n.HasSynced) {
@@ -48,13 +50,13 @@ func TestNamespacesFromTheCache(t *testing.T) {
 	if err != nil || labels["env"] != "prod" {
 		t.Fatalf("Labels(prod-api) = %v, %v; want env=prod", labels, err)
 	}
-	if g := gets(client); g != 0 {
+	if g := gets(fake); g != 0 {
 		t.Errorf("a cached namespace cost %d GETs, want 0", g)
 	}
 
 	// A label change reaches the cache through the watch.
 	updated := namespace("prod-api", map[string]string{"env": "staging"})
-	if _, err := client.CoreV1().Namespaces().Update(t.Context(), updated, metav1.UpdateOptions{}); err != nil {
+	if err := client.Update(t.Context(), kube.Namespaces, "", updated, updated); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -81,7 +83,7 @@ func TestNamespacesFromTheCache(t *testing.T) {
 
 func TestNamespacesLiveGet(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(namespace("just-created", map[string]string{"team": "a"}))
+	client, fake := kubetest.New(namespace("just-created", map[string]string{"team": "a"}))
 	// Never started: every namespace is missing from the cache, as a
 	// namespace created a moment ago is.
 	n := NewNamespaces(client, 0)
@@ -90,7 +92,7 @@ func TestNamespacesLiveGet(t *testing.T) {
 	if err != nil || labels["team"] != "a" {
 		t.Fatalf("Labels(just-created) = %v, %v; want team=a", labels, err)
 	}
-	if g := gets(client); g != 1 {
+	if g := gets(fake); g != 1 {
 		t.Errorf("%d GETs, want 1", g)
 	}
 
@@ -105,8 +107,8 @@ func TestNamespacesLiveGet(t *testing.T) {
 
 func TestNamespacesGetError(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset()
-	client.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+	client, fake := kubetest.New()
+	fake.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "prod-api", errors.New("RBAC says no"))
 	})
 	n := NewNamespaces(client, 0)

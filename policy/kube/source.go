@@ -11,10 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/shipgate/shipgate/internal/kube"
 	"github.com/shipgate/shipgate/policy"
 )
 
@@ -23,8 +23,7 @@ import (
 // what it loads; only the one holding the Lease writes statuses.
 type Source struct {
 	o        options
-	client   kubernetes.Interface
-	factory  informers.SharedInformerFactory
+	client   *kube.Client
 	informer cache.SharedIndexInformer
 	writer   *statusWriter
 	refused  prometheus.Gauge
@@ -45,17 +44,19 @@ type Source struct {
 // New builds a Source over engine, whose cluster policy must be the
 // directory bundle given WithDirectory (or empty). Nothing is watched
 // until Run.
-func New(client kubernetes.Interface, engine *policy.Engine, opts ...Option) *Source {
+func New(client *kube.Client, engine *policy.Engine, opts ...Option) *Source {
 	o := newOptions(opts)
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = Selector }))
-	inf := factory.Core().V1().ConfigMaps().Informer()
+	lw := client.ListWatch(kube.ConfigMaps, metav1.NamespaceAll,
+		func(lo *metav1.ListOptions) { lo.LabelSelector = Selector },
+		func() runtime.Object { return &corev1.ConfigMap{} },
+		func() runtime.Object { return &corev1.ConfigMapList{} })
+	inf := cache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0,
+		cache.Indexers{})
 	// SetTransform fails only once the informer has started; it has not.
 	_ = inf.SetTransform(slimConfigMap)
 	s := &Source{
 		o:        o,
 		client:   client,
-		factory:  factory,
 		informer: inf,
 		loader:   newLoader(engine, o.namespace, o.directory, o.log),
 		pending:  map[string]*corev1.ConfigMap{},
@@ -82,8 +83,9 @@ func New(client kubernetes.Interface, engine *policy.Engine, opts ...Option) *So
 // one at once, then each change a moment (WithDebounce) after it happens.
 // It stands for the Lease while it runs.
 func (s *Source) Run(ctx context.Context) error {
-	s.factory.Start(ctx.Done())
-	defer s.factory.Shutdown()
+	var informing sync.WaitGroup
+	defer informing.Wait()
+	informing.Go(func() { s.informer.RunWithContext(ctx) })
 	if !cache.WaitForCacheSync(ctx.Done(), s.informer.HasSynced) {
 		return nil // ctx ended first
 	}

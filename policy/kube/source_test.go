@@ -10,21 +10,22 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
+	corev1 "k8s.io/api/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/shipgate/shipgate/internal/kube"
+	"github.com/shipgate/shipgate/internal/kube/kubetest"
 	"github.com/shipgate/shipgate/policy"
 )
 
 // TestSourceTwoReplicas runs two Sources, two replicas of shipgate, on one
-// client-go fake clientset (leader election and the status patch are the
+// client-go fake (leader election and the status patch are the
 // API server's business; the e2e suite runs them against a real one). Both
 // load every ConfigMap; one holds the Lease and writes each status once,
 // and once more per change.
 func TestSourceTwoReplicas(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(
+	client, fake := kubetest.New(
 		configMap("team-a", "limits", map[string]string{"limits.rego": teamA}),
 		configMap(clusterNS, "extra", map[string]string{"extra.rego": "package shipgate.extra\n\nwarn contains \"w\"\n"}),
 	)
@@ -51,8 +52,8 @@ func TestSourceTwoReplicas(t *testing.T) {
 	}
 
 	annotation := func(ns, name string) string {
-		cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		var cm corev1.ConfigMap
+		if err := client.Get(ctx, kube.ConfigMaps, ns, name, &cm); err != nil {
 			return err.Error()
 		}
 		return cm.Annotations[AnnotationStatus]
@@ -75,12 +76,12 @@ func TestSourceTwoReplicas(t *testing.T) {
 	})
 	quiet := func() { time.Sleep(500 * time.Millisecond) }
 	quiet()
-	if n := patches(client); n != 2 {
+	if n := patches(fake); n != 2 {
 		t.Errorf("%d status patches for 2 ConfigMaps, want 2", n)
 	}
 
 	cm := configMap("team-a", "limits", map[string]string{"limits.rego": strings.Replace(teamA, "> 3", "> 4", 1)})
-	if _, err := client.CoreV1().ConfigMaps("team-a").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+	if err := client.Update(ctx, kube.ConfigMaps, "team-a", cm, cm); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the edit in force on both replicas", func() error {
@@ -95,7 +96,7 @@ func TestSourceTwoReplicas(t *testing.T) {
 		return nil
 	})
 	quiet()
-	if n := patches(client); n != 3 {
+	if n := patches(fake); n != 3 {
 		t.Errorf("%d status patches after one edit, want 3", n)
 	}
 	st, ok := sources[0].Status("team-a", "limits")
@@ -105,7 +106,7 @@ func TestSourceTwoReplicas(t *testing.T) {
 }
 
 // patches counts the PATCH requests made on ConfigMaps.
-func patches(client *fake.Clientset) int {
+func patches(client interface{ Actions() []k8stesting.Action }) int {
 	n := 0
 	for _, a := range client.Actions() {
 		if p, ok := a.(k8stesting.PatchAction); ok && p.GetResource().Resource == "configmaps" {

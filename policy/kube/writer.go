@@ -12,9 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/shipgate/shipgate/internal/kube"
 )
 
 // fieldManager owns the status annotation in managedFields.
@@ -34,7 +35,7 @@ type desired struct {
 // replica, whatever the number of replicas and however often the
 // informer resyncs.
 type statusWriter struct {
-	client  kubernetes.Interface
+	client  *kube.Client
 	indexer cache.Indexer
 	log     *slog.Logger
 	writes  prometheus.Counter
@@ -46,7 +47,7 @@ type statusWriter struct {
 	queue workqueue.TypedRateLimitingInterface[string]
 }
 
-func newStatusWriter(client kubernetes.Interface, indexer cache.Indexer, log *slog.Logger) *statusWriter {
+func newStatusWriter(client *kube.Client, indexer cache.Indexer, log *slog.Logger) *statusWriter {
 	return &statusWriter{
 		client: client, indexer: indexer, log: log,
 		desired: map[string]desired{},
@@ -159,7 +160,7 @@ func (w *statusWriter) write(ctx context.Context, key string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = w.client.CoreV1().ConfigMaps(cm.Namespace).Patch(ctx, cm.Name, types.MergePatchType, patch,
+	err = w.client.Patch(ctx, kube.ConfigMaps, cm.Namespace, cm.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: fieldManager})
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):

@@ -11,8 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/shipgate/shipgate/internal/kube"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -22,7 +22,7 @@ import (
 // of one owner share it. Absence is never remembered: an owner created a
 // moment ago is found on the next lookup.
 type Owners struct {
-	client kubernetes.Interface
+	client *kube.Client
 	now    func() time.Time
 	found  *lru.Cache // ownerKey → expiry (time.Time)
 	flight singleflight.Group
@@ -42,7 +42,7 @@ var _ workload.OwnerLookup = (*Owners)(nil)
 // NewOwners returns an OwnerLookup that asks the cluster client talks to.
 // Its service account needs get on replicasets, deployments, statefulsets,
 // daemonsets (apps), jobs, cronjobs (batch) and replicationcontrollers.
-func NewOwners(client kubernetes.Interface) *Owners {
+func NewOwners(client *kube.Client) *Owners {
 	return &Owners{client: client, now: time.Now, found: lru.New(ownerMemory)}
 }
 
@@ -83,33 +83,27 @@ func (o *Owners) exists(ctx context.Context, namespace string, ref metav1.OwnerR
 	return uid == ref.UID, nil
 }
 
-// uid gets the named object of kind and returns its UID.
+// ownerKinds are the resources of the owner kinds passed on to.
+var ownerKinds = map[string]kube.Resource{
+	"ReplicaSet":            kube.ReplicaSets,
+	"Deployment":            kube.Deployments,
+	"StatefulSet":           kube.StatefulSets,
+	"DaemonSet":             kube.DaemonSets,
+	"Job":                   kube.Jobs,
+	"CronJob":               kube.CronJobs,
+	"ReplicationController": kube.ReplicationControllers,
+}
+
+// uid gets the named object of kind and returns its UID. Only its
+// metadata is decoded.
 func (o *Owners) uid(ctx context.Context, namespace, kind, name string) (types.UID, error) {
-	var (
-		m   metav1.Object
-		err error
-	)
-	get := metav1.GetOptions{}
-	switch kind {
-	case "ReplicaSet":
-		m, err = o.client.AppsV1().ReplicaSets(namespace).Get(ctx, name, get)
-	case "Deployment":
-		m, err = o.client.AppsV1().Deployments(namespace).Get(ctx, name, get)
-	case "StatefulSet":
-		m, err = o.client.AppsV1().StatefulSets(namespace).Get(ctx, name, get)
-	case "DaemonSet":
-		m, err = o.client.AppsV1().DaemonSets(namespace).Get(ctx, name, get)
-	case "Job":
-		m, err = o.client.BatchV1().Jobs(namespace).Get(ctx, name, get)
-	case "CronJob":
-		m, err = o.client.BatchV1().CronJobs(namespace).Get(ctx, name, get)
-	case "ReplicationController":
-		m, err = o.client.CoreV1().ReplicationControllers(namespace).Get(ctx, name, get)
-	default:
+	r, ok := ownerKinds[kind]
+	if !ok {
 		return "", fmt.Errorf("owner kind %s: %w", kind, workload.ErrUnsupportedKind)
 	}
-	if err != nil {
+	var m metav1.PartialObjectMetadata
+	if err := o.client.Get(ctx, r, namespace, name, &m); err != nil {
 		return "", err
 	}
-	return m.GetUID(), nil
+	return m.UID, nil
 }

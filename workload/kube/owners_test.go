@@ -15,9 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/shipgate/shipgate/internal/kube"
+	"github.com/shipgate/shipgate/internal/kube/kubetest"
 	"github.com/shipgate/shipgate/workload"
 )
 
@@ -27,7 +28,7 @@ func meta(name string, uid types.UID) metav1.ObjectMeta {
 
 func TestOwnerExists(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(
+	client, _ := kubetest.New(
 		&appsv1.ReplicaSet{ObjectMeta: meta("web-7d9c5", "uid-rs")},
 		&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")},
 		&appsv1.StatefulSet{ObjectMeta: meta("db", "uid-sts")},
@@ -74,8 +75,8 @@ func TestOwnerExists(t *testing.T) {
 func TestOwnerExistsErrors(t *testing.T) {
 	t.Parallel()
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "replicasets"}, "web-7d9c5", errors.New("no RBAC"))
-	client := fake.NewClientset()
-	client.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
+	client, fake := kubetest.New()
+	fake.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, forbidden
 	})
 	owners := NewOwners(client)
@@ -115,7 +116,7 @@ func TestOwnerExistsErrors(t *testing.T) {
 // remembered has lapsed (ownerTTL).
 func TestOwnersClassify(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")})
+	client, fake := kubetest.New(&appsv1.Deployment{ObjectMeta: meta("web", "uid-deploy")})
 	controller := true
 	rs := &workload.Object{Kind: "ReplicaSet", Namespace: "shop", Name: "web-7d9c5", OwnerReferences: []metav1.OwnerReference{
 		{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy", Controller: &controller},
@@ -129,7 +130,7 @@ func TestOwnersClassify(t *testing.T) {
 	if err != nil || got.Class != workload.Inherited {
 		t.Fatalf("Classify = %v %q, %v; want inherited", got.Class, got.Reason, err)
 	}
-	if err := client.AppsV1().Deployments("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+	if err := fake.Resource(kube.Deployments.GVR()).Namespace("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(ownerTTL)
@@ -144,9 +145,9 @@ func TestOwnersClassify(t *testing.T) {
 // ownerTTL; an owner not found is asked about every time.
 func TestOwnersFoundAreRemembered(t *testing.T) {
 	t.Parallel()
-	client := fake.NewClientset(&appsv1.ReplicaSet{ObjectMeta: meta("web-7d9c5", "uid-rs")})
+	client, fake := kubetest.New(&appsv1.ReplicaSet{ObjectMeta: meta("web-7d9c5", "uid-rs")})
 	var gets atomic.Int64
-	client.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
+	fake.PrependReactor("get", "replicasets", func(k8stesting.Action) (bool, runtime.Object, error) {
 		gets.Add(1)
 		return false, nil, nil
 	})
