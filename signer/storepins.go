@@ -10,8 +10,9 @@ import (
 	"github.com/shipgate/shipgate/store"
 )
 
-// pinMemory is how many pins are also kept in memory (memPin: some 850
-// bytes each for a five-image rollout, at most about 42 MB).
+// pinMemory is how many pins are also kept in memory (memPin: some 600
+// bytes each for a five-image rollout with its key and LRU entry, at most
+// about 30 MB).
 const pinMemory = 50000
 
 // countEvery is how long inherited counts wait to be written together: a
@@ -89,7 +90,7 @@ func (p *storePins) GetPin(ctx context.Context, namespace, kind, name string) (P
 	}
 	pin := Pin{Fingerprint: sp.Fingerprint, Digests: sp.Digests, PinnedAt: sp.PinnedAt}
 	if ok {
-		if m, hit := p.mem.Get(key); !hit || m.(memPin).fingerprint != pin.Fingerprint {
+		if m, hit := p.mem.Get(key); !hit || m.(memPin).fingerprint() != pin.Fingerprint {
 			p.mem.Add(key, compactPin(pin))
 		}
 	}
