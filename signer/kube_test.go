@@ -1,13 +1,10 @@
 package signer
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,36 +15,6 @@ import (
 	"github.com/shipgate/shipgate/internal/kube/kubetest"
 )
 
-func dockerSecret(name string, auths map[string]string) *corev1.Secret {
-	cfg := map[string]map[string]map[string]string{"auths": {}}
-	for registry, user := range auths {
-		cfg["auths"][registry] = map[string]string{"username": user, "password": user + "-pw"}
-	}
-	b, _ := json.Marshal(cfg)
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
-		Type:       corev1.SecretTypeDockerConfigJson,
-		Data:       map[string][]byte{corev1.DockerConfigJsonKey: b},
-	}
-}
-
-func userFor(t *testing.T, kc authn.Keychain, ref string) string {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := kc.Resolve(r.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := a.Authorization()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Username
-}
-
 // TestPullSecretsReadThroughTheCluster: the pod's own pull secrets come
 // before its service account's, one that does not exist is skipped as the
 // kubelet skips it, and a read the cluster refuses fails the keychain.
@@ -55,26 +22,26 @@ func TestPullSecretsReadThroughTheCluster(t *testing.T) {
 	t.Parallel()
 	client, fake := kubetest.New(
 		&corev1.ServiceAccount{
-			ObjectMeta:       metav1.ObjectMeta{Namespace: "shop", Name: "builder"},
+			ObjectMeta:       metav1.ObjectMeta{Namespace: "team", Name: "builder"},
 			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-cred"}, {Name: "pod-cred"}},
 		},
-		dockerSecret("pod-cred", map[string]string{"r.example.com": "alice"}),
-		dockerSecret("sa-cred", map[string]string{"r.example.com": "bob", "q.example.com": "carol"}),
+		new(dockerConfigJSONSecret("pod-cred", "r.example.com", "alice")),
+		new(dockerConfigJSONSecret("sa-cred", "r.example.com", "bob", "q.example.com", "carol")),
 	)
 	p := NewPullSecrets(client, nil)
-	kc, key, err := p.For(t.Context(), "shop", "builder", []string{"missing", "pod-cred"})
+	kc, key, err := p.For(t.Context(), "team", "builder", []string{"missing", "pod-cred"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(key, "shop/builder/missing,pod-cred#") {
+	if !strings.HasPrefix(key, "team/builder/missing,pod-cred#") {
 		t.Errorf("key %q", key)
 	}
 	for ref, want := range map[string]string{
-		"r.example.com/shop/api:1": "alice", // the pod's secret first
-		"q.example.com/shop/api:1": "carol", // then the service account's
-		"x.example.com/shop/api:1": "",      // anonymous
+		"r.example.com/team/api": "alice:alice-pw", // the pod's secret first
+		"q.example.com/team/api": "carol:carol-pw", // then the service account's
+		"x.example.com/team/api": "anonymous",
 	} {
-		if got := userFor(t, kc, ref); got != want {
+		if got := resolvePull(t, kc, ref); got != want {
 			t.Errorf("%s: user %q, want %q", ref, got, want)
 		}
 	}
@@ -88,7 +55,7 @@ func TestPullSecretsReadThroughTheCluster(t *testing.T) {
 	if gets != 4 {
 		t.Errorf("%d GETs, want 4", gets)
 	}
-	if _, _, err := p.For(t.Context(), "shop", "builder", []string{"missing", "pod-cred"}); err != nil {
+	if _, _, err := p.For(t.Context(), "team", "builder", []string{"missing", "pod-cred"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(fake.Actions()); n != 4 {
@@ -96,15 +63,15 @@ func TestPullSecretsReadThroughTheCluster(t *testing.T) {
 	}
 
 	// A service account that does not exist has no secrets to add.
-	if kc, _, err := p.For(t.Context(), "shop", "nobody", []string{"pod-cred"}); err != nil || userFor(t, kc, "q.example.com/a:1") != "" {
+	if kc, _, err := p.For(t.Context(), "team", "nobody", []string{"pod-cred"}); err != nil || resolvePull(t, kc, "q.example.com/a") != "anonymous" {
 		t.Errorf("For(nobody) = %v; want only the pod's secret", err)
 	}
 
 	fake.PrependReactor("get", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "pod-cred", errors.New("RBAC says no"))
 	})
-	_, _, err = p.For(t.Context(), "shop", "other", []string{"pod-cred"})
-	if err == nil || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "reading the pull secrets of service account shop/other") {
+	_, _, err = p.For(t.Context(), "team", "other", []string{"pod-cred"})
+	if err == nil || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "reading the pull secrets of service account team/other") {
 		t.Errorf("a refused read gave %v, want a Forbidden error that names the service account", err)
 	}
 }

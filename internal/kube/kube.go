@@ -77,9 +77,6 @@ func New(cfg *rest.Config) (*Client, error) {
 // NewFor returns a Client over dyn (client-go's dynamic fake, in tests).
 func NewFor(dyn dynamic.Interface) *Client { return &Client{dyn: dyn} }
 
-// Dynamic is the dynamic client underneath.
-func (c *Client) Dynamic() dynamic.Interface { return c.dyn }
-
 func (c *Client) in(r Resource, namespace string) dynamic.ResourceInterface {
 	ri := c.dyn.Resource(r.GVR())
 	if r.Namespaced {
