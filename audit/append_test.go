@@ -197,6 +197,36 @@ func TestAppendOneRefusedRecordFailsAlone(t *testing.T) {
 	}
 }
 
+// TestAppendRefusesRowsOutOfStepWithTheHead: on SQLite the rows after the
+// log's first are numbered by the database, one past its largest seq, and
+// the writer checks that number against the head. With the last row
+// deleted behind the log's back, an append must fail, naming the record,
+// and leave the log as it was: no row numbered in the deleted row's place.
+func TestAppendRefusesRowsOutOfStepWithTheHead(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	l := newLog(t, db)
+	seqs := appendConcurrently(t, l, 8, 4, 0)
+	checkContiguous(t, seqs, 32)
+	ctx := t.Context()
+	if _, err := db.SQL().ExecContext(ctx, "DELETE FROM audit_log WHERE seq = 31"); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := l.Append(ctx, sample(100)); err == nil || !strings.Contains(err.Error(), "record 32 was numbered 31") {
+		t.Fatalf("Append after the last row was deleted = %d, %v; want an error saying record 32 was numbered 31", seq, err)
+	}
+	var rows, max int64
+	if err := db.SQL().QueryRowContext(ctx, "SELECT count(*), max(seq) FROM audit_log").Scan(&rows, &max); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 31 || max != 30 {
+		t.Errorf("after the refused append the log has %d rows up to seq %d; want 31 up to 30", rows, max)
+	}
+	if size, err := l.Size(ctx); err != nil || size != 32 {
+		t.Errorf("Size = %d, %v; want the head left at 32", size, err)
+	}
+}
+
 // appendConcurrently runs writers goroutines each appending per records to
 // l, and returns every seq they got.
 func appendConcurrently(t *testing.T, l *audit.Log, writers, per, offset int) []uint64 {

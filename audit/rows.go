@@ -96,6 +96,9 @@ func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[strin
 	return known, nil
 }
 
+// auditLogColumns are the columns of an audit_log row but seq.
+const auditLogColumns = "leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username"
+
 // insertRows writes rows and their images.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
@@ -108,13 +111,22 @@ func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 // SQLite runs in process, so several statements cost no round trips.
 //
 // They are INSERT OR FAIL: a row the database refuses stops the statement
-// with the rows before it written, instead of undoing them. SQLite then
-// keeps no statement journal (a copy of every page a multi-row statement
-// changes, taken before it changes it, in a temporary file), which was a
-// tenth of the writer's time; the undo it would allow is never needed,
-// since a failed statement rolls the whole transaction back (commit).
+// with the rows before it written, instead of undoing them; a failed
+// statement rolls the whole transaction back (commit), so that undo is
+// never needed.
+//
+// The audit_log rows leave seq to SQLite, which numbers each row one past
+// the largest seq in the table: the head says that is the row's seq, and
+// the last number given is checked against it. Given an explicit value
+// for its INTEGER PRIMARY KEY, a multi-row INSERT must check that the
+// value is an integer and could stop on one that is not, so SQLite keeps
+// a statement journal for it whatever the conflict clause: a copy of every
+// page the statement changes, taken before it changes it, spilled to a
+// temporary file past 64 KiB. That was a tenth of the writer's CPU at 64
+// writers. Only the log's first record, seq 0, is given its number (alone,
+// so without a journal): SQLite would number it 1.
 func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) error {
-	const cols = 11
+	const cols = 10
 	args := make([]any, 0, cols*len(rows))
 	var images []any
 	for _, r := range rows {
@@ -122,20 +134,41 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 		if r.rec.RequestUID != "" {
 			uid = r.rec.RequestUID
 		}
-		args = append(args, int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
+		args = append(args, r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
 			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username)
 		for _, im := range r.rec.Images {
 			images = append(images, im.Digest, int64(r.seq), im.Container, Repository(im.Ref))
 		}
 	}
-	err := chunks(len(rows), func(start, k int) error {
-		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(
-			"INSERT OR FAIL INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username) VALUES "+values(k, cols)))
+	first := 0
+	if rows[0].seq == 0 {
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, "INSERT OR FAIL INTO audit_log (seq, "+auditLogColumns+") VALUES "+values(1, cols+1))
+		if err == nil {
+			_, err = st.ExecContext(ctx, append([]any{int64(0)}, args[:cols]...)...)
+		}
+		if err != nil {
+			return fmt.Errorf("inserting the first audit record: %w", err)
+		}
+		first = 1
+	}
+	err := chunks(len(rows)-first, func(start, k int) error {
+		start += first
+		st, err := l.stmts.In(ctx, l.db.SQL(), tx, "INSERT OR FAIL INTO audit_log ("+auditLogColumns+") VALUES "+values(k, cols))
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(ctx, args[start*cols:(start+k)*cols]...)
-		return err
+		res, err := st.ExecContext(ctx, args[start*cols:(start+k)*cols]...)
+		if err != nil {
+			return err
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if want := rows[start+k-1].seq; uint64(last) != want {
+			return fmt.Errorf("the log's rows are out of step with its head: record %d was numbered %d", want, last)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("inserting %d audit records: %w", len(rows), err)
