@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -132,6 +133,7 @@ subjects:
 		{"a syntax error shows in its status; the others keep working", testConfigMapSyntaxError},
 		{"edits apply without a restart", testConfigMapEdits},
 		{"each status is written once per change, by the Lease holder", testStatusWrittenOnce},
+		{"the Lease passes on when its holder is stopped, and when it is killed", testLeaseHandover},
 	}
 	for _, s := range steps {
 		stepStart := time.Now()
@@ -336,4 +338,110 @@ func testStatusWrittenOnce(ctx context.Context, t *testing.T, e *pcmEnv) {
 		t.Errorf("%v replicas say they hold the Lease, want 1", leaders)
 	}
 	e.log.Printf("status writes per replica: %v; Lease holder %s", writes, *lease.Spec.HolderIdentity)
+}
+
+// testLeaseHandover: the Lease passes to the other replica when its holder
+// goes. Stopped (SIGTERM), the holder gives the Lease up before it exits,
+// and the other takes it at its next try; killed (SIGKILL), it gives up
+// nothing, and the other takes the Lease once it has expired. Each time,
+// the new holder writes the status of a ConfigMap created after the
+// handover, and the old holder, started again, stands by. Both replicas
+// are running again at the end.
+func testLeaseHandover(ctx context.Context, t *testing.T, e *pcmEnv) {
+	leases := e.c.Admin.CoordinationV1().Leases(harness.Namespace)
+	holderOf := func(ctx context.Context) (string, error) {
+		lease, err := leases.Get(ctx, pcmLease, metav1.GetOptions{})
+		if err != nil {
+			return "", err
+		}
+		if lease.Spec.HolderIdentity == nil {
+			return "", nil
+		}
+		return *lease.Spec.HolderIdentity, nil
+	}
+	for i, how := range []string{"stopped", "killed"} {
+		holder, other := e.leaseHolder(ctx, t)
+		was, err := holderOf(ctx)
+		if err != nil || was == "" {
+			t.Fatalf("the Lease names no holder: %q, %v", was, err)
+		}
+		writes, err := other.Metric(ctx, "shipgate_policy_status_writes_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if how == "stopped" {
+			err = holder.Stop()
+		} else {
+			err = holder.Kill()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, err := holderOf(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case how == "stopped" && now == was:
+			t.Errorf("the stopped holder left the Lease naming it (%s): it should give the Lease up as it stops", was)
+		case how == "killed" && now != was:
+			t.Errorf("right after its holder was killed the Lease names %q, not the killed holder %q", now, was)
+		}
+		pcmEventually(ctx, t, "the other replica holding the Lease after its holder was "+how, 45*time.Second, func(ctx context.Context) error {
+			if l, err := other.Metric(ctx, "shipgate_policy_status_leader"); err != nil || l != 1 {
+				return fmt.Errorf("the other replica's shipgate_policy_status_leader is %v (%v)", l, err)
+			}
+			if id, err := holderOf(ctx); err != nil || id == was || id == "" {
+				return fmt.Errorf("the Lease names %q (%v)", id, err)
+			}
+			return nil
+		})
+		took := time.Since(start)
+
+		name := fmt.Sprintf("handover-%d", i)
+		cm := pcmConfigMap(polB, name, map[string]string{name + ".rego": "package shipgate.namespaces[\"pol-b\"].handover" + fmt.Sprint(i) + "\n\nwarn contains \"" + name + "\"\n"})
+		if _, err := e.c.Admin.CoreV1().ConfigMaps(polB).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantStatus(ctx, t, polB, name, "loaded: ")
+		if after, err := other.Metric(ctx, "shipgate_policy_status_writes_total"); err != nil || after <= writes {
+			t.Errorf("the new holder's status writes went from %v to %v (%v); want it to have written %s's status", writes, after, err, name)
+		}
+		if err := holder.Start(ctx); err != nil {
+			t.Fatalf("starting the old holder again: %v", err)
+		}
+		e.log.Printf("holder %s: the other replica held the Lease %s later", how, took.Round(100*time.Millisecond))
+	}
+	// The restarted replica stands by: exactly one holder.
+	e.leaseHolder(ctx, t)
+}
+
+// leaseHolder is the replica that says it holds the status Lease, and the
+// other; the test fails unless, within the Lease's duration, exactly one
+// says so.
+func (e *pcmEnv) leaseHolder(ctx context.Context, t *testing.T) (holder, other *harness.Shipgate) {
+	t.Helper()
+	pcmEventually(ctx, t, "exactly one replica holding the Lease", 30*time.Second, func(ctx context.Context) error {
+		holder, other = nil, nil
+		for _, sg := range []*harness.Shipgate{e.sg, e.replica} {
+			l, err := sg.Metric(ctx, "shipgate_policy_status_leader")
+			if err != nil {
+				return err
+			}
+			switch {
+			case l == 1 && holder != nil:
+				return errors.New("both replicas say they hold the Lease")
+			case l == 1:
+				holder = sg
+			default:
+				other = sg
+			}
+		}
+		if holder == nil {
+			return errors.New("neither replica holds the Lease")
+		}
+		return nil
+	})
+	return holder, other
 }

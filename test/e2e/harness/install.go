@@ -35,7 +35,7 @@ func (c *Cluster) InstallShipgate(ctx context.Context, o InstallOptions) (*Shipg
 	if err != nil {
 		return nil, err
 	}
-	s := &Shipgate{c: c, Addr: hostPort(port)}
+	s := &Shipgate{c: c, name: "shipgate", Addr: hostPort(port)}
 	s.URL = "https://" + s.Addr
 	if s.client, err = tlsClient(c.CA.PEM); err != nil {
 		return nil, err

@@ -92,6 +92,18 @@ func (p *Process) Stop(grace time.Duration) error {
 	return fmt.Errorf("stopping %s: still running %s after SIGTERM, killed", p.Name, grace)
 }
 
+// Kill sends SIGKILL to the process's group and waits for it to end.
+func (p *Process) Kill() error {
+	if done, _ := p.Exited(); done {
+		return nil
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing %s: %w", p.Name, err)
+	}
+	<-p.done
+	return nil
+}
+
 // Tail is the last n lines of the process's log.
 func (p *Process) Tail(n int) string {
 	b, err := os.ReadFile(p.LogPath)

@@ -28,25 +28,8 @@ func (s *Shipgate) Replica(ctx context.Context, name string) (*Shipgate, error) 
 	r.URL = "https://" + r.Addr
 	r.StorePath = filepath.Join(s.c.Dir, name+".db")
 	r.StoreURL = "sqlite://" + r.StorePath
-	p, err := s.c.start(name, s.c.Bins.Shipgate, []string{
-		"serve",
-		"--config=" + r.ConfigFile,
-		"--addr=" + r.Addr,
-		"--tls-cert-file=" + r.CertFile,
-		"--tls-key-file=" + r.KeyFile,
-		"--store=" + r.StoreURL,
-		"--kubeconfig=" + r.Kubeconfig,
-		"--namespace=" + Namespace,
-		"--shutdown-grace=5s",
-		"--log-level=debug",
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.proc = p
-	if err := waitFor(ctx, name+" /readyz", p, startTimeout, func(ctx context.Context) error {
-		return r.get(ctx, "/readyz")
-	}); err != nil {
+	r.name, r.proc = name, nil
+	if err := r.Start(ctx); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -37,6 +37,7 @@ type Shipgate struct {
 	Manifest *Manifest
 
 	c      *Cluster
+	name   string // of its process and log: "shipgate", or the replica's
 	proc   *Process
 	client *http.Client
 }
@@ -45,14 +46,15 @@ type Shipgate struct {
 // serve generates beside a SQLite store.
 func (s *Shipgate) CheckpointPub() string { return s.StorePath + ".checkpoint.pub" }
 
-// Start starts `shipgate serve` and waits for /readyz.
+// Start starts `shipgate serve` and waits for /readyz; after Stop or Kill
+// it starts it again, its log going on in the same file.
 func (s *Shipgate) Start(ctx context.Context) error {
 	if s.proc != nil {
 		if done, _ := s.proc.Exited(); !done {
-			return fmt.Errorf("starting shipgate: already running")
+			return fmt.Errorf("starting %s: already running", s.name)
 		}
 	}
-	p, err := s.c.start("shipgate", s.c.Bins.Shipgate, []string{
+	p, err := s.c.start(s.name, s.c.Bins.Shipgate, []string{
 		"serve",
 		"--config=" + s.ConfigFile,
 		"--addr=" + s.Addr,
@@ -68,7 +70,7 @@ func (s *Shipgate) Start(ctx context.Context) error {
 		return err
 	}
 	s.proc = p
-	return waitFor(ctx, "shipgate /readyz", p, startTimeout, func(ctx context.Context) error {
+	return waitFor(ctx, s.name+" /readyz", p, startTimeout, func(ctx context.Context) error {
 		return s.get(ctx, "/readyz")
 	})
 }
@@ -80,6 +82,15 @@ func (s *Shipgate) Stop() error {
 		return nil
 	}
 	return s.proc.Stop(20 * time.Second)
+}
+
+// Kill kills shipgate with SIGKILL, as a node failure or the OOM killer
+// would: nothing is released or flushed.
+func (s *Shipgate) Kill() error {
+	if s.proc == nil {
+		return nil
+	}
+	return s.proc.Kill()
 }
 
 // get GETs a path of shipgate over TLS checked against the run's CA.
