@@ -1,11 +1,15 @@
 package audit_test
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shipgate/shipgate/audit"
 	"github.com/shipgate/shipgate/store"
@@ -353,5 +357,76 @@ func TestAppendKeepsColumnsAndContentAlike(t *testing.T) {
 				t.Errorf("Query by the cleaned name = %+v, %v", got, err)
 			}
 		})
+	}
+}
+
+// TestCommitDelayGroupsAppendsWhenBusy: four admissions append one record
+// each, 5–15 ms of work apart, so their records rarely meet in the queue.
+// While the process is busy, the writer holds each batch open (up to 60 ms
+// here) for the records the recent rate says are coming, and the four
+// share one transaction; while it is not, each commits at once. Both
+// counts come from Commits.
+func TestCommitDelayGroupsAppendsWhenBusy(t *testing.T) {
+	t.Parallel()
+	perCommit := func(t *testing.T, busy bool) float64 {
+		db := storetest.Open(t, store.SQLite)
+		l := newLog(t, db, audit.WithCommitDelay(60*time.Millisecond, func() bool { return busy }))
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rnd := rand.New(rand.NewPCG(uint64(w), 7))
+				for i := range 25 {
+					time.Sleep(5*time.Millisecond + time.Duration(rnd.IntN(10000))*time.Microsecond)
+					if _, err := l.Append(t.Context(), sample(w*100+i)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		commits, records := l.Commits()
+		if records != 100 {
+			t.Fatalf("Commits counted %d records, want 100", records)
+		}
+		return float64(records) / float64(commits)
+	}
+	busy, idle := perCommit(t, true), perCommit(t, false)
+	t.Logf("records per transaction: %.2f busy, %.2f not busy", busy, idle)
+	if busy < 3 {
+		t.Errorf("while busy, %.2f records per transaction; want the writer to wait for the others (3 or more of 4)", busy)
+	}
+	if idle >= busy-1 {
+		t.Errorf("not busy, %.2f records per transaction against %.2f busy: the writer seems to wait either way", idle, busy)
+	}
+}
+
+// TestCommitDelayNeverHoldsAnIdleLog: with a delay of an hour, appends one
+// after another, hundreds a second, still commit at once while the
+// process is not busy; and once it is busy, a lone append two seconds
+// after the last does not wait for company: the rate the writer expects
+// has decayed to nothing. A wrongly held append would fail on its
+// context's deadline.
+func TestCommitDelayNeverHoldsAnIdleLog(t *testing.T) {
+	t.Parallel()
+	var busy atomic.Bool
+	db := storetest.Open(t, store.SQLite)
+	l := newLog(t, db, audit.WithCommitDelay(time.Hour, busy.Load))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for i := range 50 {
+		if _, err := l.Append(ctx, sample(i)); err != nil {
+			t.Fatalf("append %d, not busy: %v (held back by the commit delay?)", i, err)
+		}
+	}
+	busy.Store(true)
+	time.Sleep(2 * time.Second)
+	if _, err := l.Append(ctx, sample(50)); err != nil {
+		t.Fatalf("a lone append, busy, two seconds after the last: %v (held back by the commit delay?)", err)
+	}
+	if commits, records := l.Commits(); commits != 51 || records != 51 {
+		t.Fatalf("Commits = %d transactions, %d records; want 51 each", commits, records)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/shipgate/shipgate/store"
@@ -31,7 +32,7 @@ func (l *Log) run() {
 				}
 				return
 			}
-			batch = l.gather(append(batch[:0], j), last)
+			batch = l.linger(l.gather(append(batch[:0], j), last))
 			last = len(batch)
 			l.commit(batch)
 			l.walFinish()
@@ -83,6 +84,50 @@ func (l *Log) gather(batch []*job, last int) []*job {
 	return batch
 }
 
+// rateWindow is the time constant of the writer's estimate of the append
+// rate: records older than a few windows no longer count.
+const rateWindow = 100 * time.Millisecond
+
+// linger holds batch open for up to the commit delay (WithCommitDelay)
+// while the process is busy and the recent rate of appends says more will
+// arrive meanwhile, until as many as that rate predicts have joined it.
+func (l *Log) linger(batch []*job) []*job {
+	d := l.opts.linger
+	if d <= 0 {
+		return batch
+	}
+	if expect := l.recentRate(time.Now()) * d.Seconds(); expect >= 1 && (l.opts.busy == nil || l.opts.busy()) {
+		want := min(len(batch)+int(expect), l.opts.batch)
+		timer := time.NewTimer(d)
+	wait:
+		for len(batch) < want {
+			select {
+			case j, ok := <-l.queue:
+				if !ok {
+					break wait
+				}
+				batch = append(batch, j)
+			case <-timer.C:
+				break wait
+			}
+		}
+		timer.Stop()
+	}
+	now := time.Now()
+	l.rate = l.recentRate(now) + float64(len(batch))/rateWindow.Seconds()
+	l.taken = now
+	return batch
+}
+
+// recentRate is the append rate, records per second, as of now: each
+// record taken counts 1/rateWindow, decaying exponentially with its age.
+func (l *Log) recentRate(now time.Time) float64 {
+	if l.taken.IsZero() {
+		return 0
+	}
+	return l.rate * math.Exp(-now.Sub(l.taken).Seconds()/rateWindow.Seconds())
+}
+
 // commit writes one batch and answers its callers. A failed batch gets the
 // writer a fresh connection (the old one may be broken); when a statement
 // failed, not the commit, each record is retried alone, so one record the
@@ -102,6 +147,10 @@ func (l *Log) commit(batch []*job) {
 			}
 			return
 		}
+	}
+	if err == nil {
+		l.commits.Add(1)
+		l.committed.Add(uint64(len(batch)))
 	}
 	for i, j := range batch {
 		if err != nil {
