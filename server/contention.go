@@ -28,7 +28,7 @@ const (
 	// contentionShare of the goroutines scheduled in the last period had
 	// waited contentionWait or longer.
 	contentionWait  = 500 * time.Microsecond
-	contentionShare = 0.1
+	contentionShare = 0.2
 )
 
 func newContention() *contention {
