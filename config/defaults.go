@@ -44,6 +44,9 @@ const (
 	// DefaultDenialWindow is how long identical denials are folded into
 	// one audit record.
 	DefaultDenialWindow = time.Minute
+	// DefaultCommitDelay is the longest the audit writer holds a batch
+	// open for more records when shipgate is short of CPU.
+	DefaultCommitDelay = 5 * time.Millisecond
 	// Registry access and the verification cache.
 	DefaultRegistryTimeout = 5 * time.Second
 	DefaultRetries         = 2
@@ -121,6 +124,9 @@ func (c *GatewayConfig) ApplyDefaults() {
 	}
 	if c.Audit.DenialWindow.Duration == 0 {
 		c.Audit.DenialWindow.Duration = DefaultDenialWindow
+	}
+	if c.Audit.CommitDelay == nil {
+		c.Audit.CommitDelay = &Duration{DefaultCommitDelay}
 	}
 	if c.Audit.CheckpointEvery.Interval.Duration == 0 {
 		c.Audit.CheckpointEvery.Interval.Duration = DefaultCheckpointInterval

@@ -31,6 +31,9 @@ func TestApplyDefaults(t *testing.T) {
 				if e := c.Audit.CheckpointEvery; e.Records != 1000 || e.Interval.Duration != time.Minute {
 					t.Errorf("audit.checkpointEvery = %+v", e)
 				}
+				if d := c.Audit.CommitDelay; d == nil || d.Duration != 5*time.Millisecond {
+					t.Errorf("audit.commitDelay = %v, want 5ms", d)
+				}
 				if got := c.Webhook.Controllers["Deployment"]; !slices.Contains(got, "system:serviceaccount:kube-system:deployment-controller") {
 					t.Errorf("webhook.controllers[Deployment] = %v", got)
 				}
@@ -173,6 +176,7 @@ func TestDefaultYAMLSpellsOutDefaults(t *testing.T) {
 	for _, line := range []string{
 		"excludedNamespaces: [kube-system, kube-public, kube-node-lease, shipgate-system]\n",
 		"  checkpointEvery: {records: 1000, interval: 1m}\n",
+		"  commitDelay: 5ms\n",
 		"  timeoutMargin: 500ms\n",
 		"  defaultTimeout: 10s\n",
 	} {

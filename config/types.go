@@ -209,6 +209,11 @@ type Audit struct {
 	// reasons: a controller's retry loop) within it into one record with a
 	// count. Default 1m.
 	DenialWindow Duration `yaml:"denialWindow,omitempty" json:"denialWindow,omitempty"`
+	// CommitDelay is how long, at most, the audit writer holds a batch of
+	// records open for more to share its transaction, and only while
+	// shipgate is short of CPU (docs/operations.md). Default 5ms; 0s turns
+	// it off. Read at start.
+	CommitDelay *Duration `yaml:"commitDelay,omitempty" json:"commitDelay,omitempty"`
 }
 
 // CheckpointEvery says how often a signed checkpoint is written.

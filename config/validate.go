@@ -186,7 +186,7 @@ func (v *validator) store(s Store) {
 	}
 }
 
-// audit checks the checkpoint settings.
+// audit checks the checkpoint settings and the commit delay.
 func (v *validator) audit(a Audit) {
 	if a.CheckpointKey != nil {
 		v.source("audit.checkpointKey", a.CheckpointKey)
@@ -195,6 +195,9 @@ func (v *validator) audit(a Audit) {
 		v.add("audit.checkpointEvery.records", "must be positive, got %d", a.CheckpointEvery.Records)
 	}
 	positive(v, "audit.checkpointEvery.interval", a.CheckpointEvery.Interval, "1m")
+	if d := a.CommitDelay; d != nil && (d.Duration < 0 || d.Duration > time.Second) {
+		v.add("audit.commitDelay", "must be between 0s (off) and 1s, got %s", d.Duration)
+	}
 }
 
 // webhook checks the deadlines, the load bounds and the controller users.

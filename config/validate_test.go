@@ -116,6 +116,17 @@ func TestValidate(t *testing.T) {
 			},
 			want: []string{"verification.retries: must be between 0 and 10, got -1", "verification.maxStale: must not be negative, got -1s"},
 		},
+		"a commit delay past a second": {
+			change: func(c *GatewayConfig) { c.Audit.CommitDelay = &Duration{2 * time.Second} },
+			want:   []string{"audit.commitDelay: must be between 0s (off) and 1s, got 2s"},
+		},
+		"a negative commit delay": {
+			change: func(c *GatewayConfig) { c.Audit.CommitDelay = &Duration{-time.Millisecond} },
+			want:   []string{"audit.commitDelay: must be between 0s (off) and 1s, got -1ms"},
+		},
+		"a commit delay of 0s turns it off and is fine": {
+			change: func(c *GatewayConfig) { c.Audit.CommitDelay = &Duration{} },
+		},
 		"a key-only attestation without maxAge is fine": {
 			change: func(c *GatewayConfig) {
 				c.Trust[0].Attestations[0].Authorities[0] = Authority{Name: "ci", Key: &Source{File: "/ci.pub"}}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
@@ -27,11 +26,6 @@ const DefaultStoreURL = "sqlite://shipgate.db"
 
 // CheckpointOrigin names shipgate's audit log in its signed checkpoints.
 const CheckpointOrigin = "shipgate.dev/audit"
-
-// commitDelay is how long, at most, the audit writer holds a batch open
-// for the records a sustained rate of admissions says are coming, while
-// the process is short of CPU (audit.WithCommitDelay, contention).
-const commitDelay = 5 * time.Millisecond
 
 // openState opens the store and the audit log on it.
 func (s *Server) openState(ctx context.Context, cfg *config.GatewayConfig) error {
@@ -53,8 +47,12 @@ func (s *Server) openState(ctx context.Context, cfg *config.GatewayConfig) error
 	}
 	host, _ := os.Hostname()
 	every := cfg.Audit.CheckpointEvery
+	delay := config.DefaultCommitDelay
+	if d := cfg.Audit.CommitDelay; d != nil {
+		delay = d.Duration
+	}
 	l, err := audit.New(db, audit.WithCheckpoints(signer, every.Records, every.Interval.Duration), audit.WithReplica(host), audit.WithLogger(s.log),
-		audit.WithCommitDelay(commitDelay, newContention().Busy))
+		audit.WithCommitDelay(delay, newContention().Busy))
 	if err != nil {
 		db.Close()
 		return err
