@@ -96,7 +96,8 @@ func (l *Log) linger(batch []*job) []*job {
 	if d <= 0 {
 		return batch
 	}
-	if expect := l.recentRate(time.Now()) * d.Seconds(); expect >= 1 && (l.opts.busy == nil || l.opts.busy()) {
+	now := time.Now()
+	if expect := l.recentRate(now) * d.Seconds(); expect >= 1 && (l.opts.busy == nil || l.opts.busy()) {
 		want := min(len(batch)+int(expect), l.opts.batch)
 		timer := time.NewTimer(d)
 	wait:
@@ -112,8 +113,8 @@ func (l *Log) linger(batch []*job) []*job {
 			}
 		}
 		timer.Stop()
+		now = time.Now()
 	}
-	now := time.Now()
 	l.rate = l.recentRate(now) + float64(len(batch))/rateWindow.Seconds()
 	l.taken = now
 	return batch

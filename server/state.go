@@ -47,12 +47,8 @@ func (s *Server) openState(ctx context.Context, cfg *config.GatewayConfig) error
 	}
 	host, _ := os.Hostname()
 	every := cfg.Audit.CheckpointEvery
-	delay := config.DefaultCommitDelay
-	if d := cfg.Audit.CommitDelay; d != nil {
-		delay = d.Duration
-	}
 	l, err := audit.New(db, audit.WithCheckpoints(signer, every.Records, every.Interval.Duration), audit.WithReplica(host), audit.WithLogger(s.log),
-		audit.WithCommitDelay(delay, newContention().Busy))
+		audit.WithCommitDelay(cfg.Audit.CommitDelay.Duration, newContention().Busy))
 	if err != nil {
 		db.Close()
 		return err
