@@ -194,3 +194,72 @@ func TestExportStreamsPastOnePage(t *testing.T) {
 		})
 	}
 }
+
+// TestImageRowsOnePerImage: a record gets one audit_images row per distinct
+// digest and repository, naming the first container that runs it, and is
+// still found by each digest and repository it names, an image without a
+// digest (not resolved) included.
+func TestImageRowsOnePerImage(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := storetest.Open(t, d)
+			l := newLog(t, db)
+			app := "sha256:" + strings.Repeat("a", 64)
+			sidecar := "sha256:" + strings.Repeat("b", 64)
+			r := sample(0)
+			r.Images = []audit.Image{
+				{Container: "init", Ref: "registry.example.com/team/sidecar:2", Digest: sidecar},
+				{Container: "api", Ref: "registry.example.com/team/api:1.2", Digest: app},
+				{Container: "worker", Ref: "registry.example.com/team/api:1.2", Digest: app},
+				{Container: "cron", Ref: "registry.example.com/team/api@" + app, Digest: app},
+				{Container: "proxy", Ref: "registry.example.com/team/sidecar:2", Digest: sidecar},
+				{Container: "mirror", Ref: "mirror.example.com/team/api:1.2", Digest: app},
+				{Container: "debug", Ref: "registry.example.com/team/debug:latest"},
+			}
+			seq, err := l.Append(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.SQL().QueryContext(ctx, db.Rebind("SELECT digest, container, repository FROM audit_images WHERE seq = ? ORDER BY container"), int64(seq))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var digest, container, repo string
+				if err := rows.Scan(&digest, &container, &repo); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, container+" "+repo+" "+digest)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"api registry.example.com/team/api " + app,
+				"debug registry.example.com/team/debug ",
+				"init registry.example.com/team/sidecar " + sidecar,
+				"mirror mirror.example.com/team/api " + app,
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("audit_images rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			for _, f := range []audit.Filter{
+				{Digest: app}, {Digest: sidecar},
+				{Repository: "mirror.example.com/team/api"}, {Repository: "registry.example.com/team/debug"},
+			} {
+				page, _, err := l.Query(ctx, f, "", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) != 1 || page[0].Seq != seq {
+					t.Errorf("Query(%+v) = %d records, want record %d", f, len(page), seq)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shipgate/shipgate/store"
@@ -99,6 +100,27 @@ func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[strin
 // auditLogColumns are the columns of an audit_log row but seq.
 const auditLogColumns = "leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username"
 
+// imageRow is one audit_images row of a record.
+type imageRow struct{ digest, container, repository string }
+
+// imageRows are the audit_images rows of a record: one per distinct digest
+// and repository, in the record's order, naming the first container that
+// runs it. The table only finds records by digest and by repository, so a
+// Pod whose five containers run two images writes two rows, not five (each
+// row is two B-tree inserts on the append path). An image not resolved to
+// a digest keeps its row, digest "", so a denial is still found by
+// repository.
+func imageRows(images []Image) []imageRow {
+	rows := make([]imageRow, 0, len(images))
+	for _, im := range images {
+		r := imageRow{im.Digest, im.Container, Repository(im.Ref)}
+		if !slices.ContainsFunc(rows, func(o imageRow) bool { return o.digest == r.digest && o.repository == r.repository }) {
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
 // insertRows writes rows and their images.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
@@ -136,8 +158,8 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 		}
 		args = append(args, r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
 			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username)
-		for _, im := range r.rec.Images {
-			images = append(images, im.Digest, int64(r.seq), im.Container, Repository(im.Ref))
+		for _, im := range imageRows(r.rec.Images) {
+			images = append(images, im.digest, int64(r.seq), im.container, im.repository)
 		}
 	}
 	first := 0
@@ -207,9 +229,9 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 			uids[i] = &r.rec.RequestUID
 		}
 		events[i], decisions[i], namespaces[i], kinds[i], names[i], users[i] = r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username
-		for _, im := range r.rec.Images {
-			iDigests, iSeqs = append(iDigests, im.Digest), append(iSeqs, int64(r.seq))
-			iContainers, iRepos = append(iContainers, im.Container), append(iRepos, Repository(im.Ref))
+		for _, im := range imageRows(r.rec.Images) {
+			iDigests, iSeqs = append(iDigests, im.digest), append(iSeqs, int64(r.seq))
+			iContainers, iRepos = append(iContainers, im.container), append(iRepos, im.repository)
 		}
 	}
 	st, err := l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
