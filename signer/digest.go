@@ -49,6 +49,7 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 	fail := func(what string, err error) *Result {
 		err = registryError(host, err)
 		res.Unavailable = errors.Is(err, ErrRegistry)
+		res.refused = isRefused(err)
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", what, err))
 		return res
 	}
@@ -63,7 +64,7 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 	attCtx, stop := context.WithCancel(acc.ctx)
 	defer stop()
 	if len(p.atts) > 0 {
-		wg.Go(func() { atts = checkAttestations(access{ctx: attCtx, puller: acc.puller}, d, p, bundles, h, now) })
+		wg.Go(func() { atts = checkAttestations(access{ctx: attCtx, puller: acc.puller, key: acc.key}, d, p, bundles, h, now) })
 	}
 	if len(p.sigs) > 0 {
 		sigs, err := fetchAttached(acc, d, ociremote.SignatureTag)

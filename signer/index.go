@@ -40,7 +40,7 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 		return r
 	}
 	own := v.lookup(acc, req, d, p)
-	if own.Verified || len(own.Authorities) > 0 {
+	if own.Verified || len(own.Authorities) > 0 || own.refused {
 		return own
 	}
 	if own.Unavailable {
@@ -52,7 +52,7 @@ func (v *Verifier) lookupRef(acc access, req Request, img workload.Image, d name
 	if res.Unavailable {
 		return v.lastKnownGood(acc.ctx, coveredKey(d, tag, p), res)
 	}
-	if !req.DryRun {
+	if !req.DryRun && !res.refused {
 		ttl := v.cfg.FailureTTL.Duration
 		if res.Verified {
 			ttl = v.cfg.CacheTTL.Duration
@@ -82,6 +82,7 @@ func (v *Verifier) throughIndex(acc access, req Request, own *Result, d name.Dig
 	case err != nil:
 		own.Errors = append(own.Errors, err.Error())
 		own.Unavailable = errors.Is(err, ErrRegistry)
+		own.refused = isRefused(err)
 		return own
 	case idx == "":
 		return own // the tag names a single manifest: d itself, or another
@@ -93,7 +94,7 @@ func (v *Verifier) throughIndex(acc access, req Request, own *Result, d name.Dig
 	switch {
 	case !ir.Verified:
 		own.Errors = append(own.Errors, fmt.Sprintf("its image index %s (tag %s) is not verified either: %s", idx, tag.TagStr(), strings.Join(ir.Errors, "; ")))
-		own.Unavailable = ir.Unavailable
+		own.Unavailable, own.refused = ir.Unavailable, ir.refused
 		return own
 	case !p.coverIndex:
 		own.Errors = []string{fmt.Sprintf("%s is signed only through its image index %s (tag %s), and trust policy %s does not let an index's signature cover its platforms (indexCoversPlatforms: false)",
@@ -110,7 +111,7 @@ func (v *Verifier) throughIndex(acc access, req Request, own *Result, d name.Dig
 // admissions): idx is its digest when it is an image index, "" when it is
 // a single manifest; listed says whether the index lists d.
 func (v *Verifier) indexOf(acc access, tag name.Tag, d name.Digest) (idx string, listed bool, err error) {
-	got, err, _ := v.flight.Do("index|"+tag.Name(), func() (any, error) { return acc.puller.Get(acc.ctx, tag) })
+	got, err, _ := v.flight.Do(acc.flightKey("index|"+tag.Name()), func() (any, error) { return acc.puller.Get(acc.ctx, tag) })
 	if err != nil {
 		err = registryError(tag.RegistryStr(), err)
 		var te *transport.Error

@@ -66,10 +66,20 @@ func (r *registry) puller(key string, kc authn.Keychain) (*remote.Puller, error)
 	return p, nil
 }
 
-// access is registry access for one admission: its context and keychain.
+// access is registry access for one admission: its context and keychain,
+// and the key that names the keychain (Request.KeychainKey, "" for the
+// verifier's own), which keeps registry calls shared between admissions to
+// those made with the same credentials.
 type access struct {
 	ctx    context.Context
 	puller *remote.Puller
+	key    string
+}
+
+// flightKey is what a registry call is shared under between concurrent
+// admissions: what it asks, and with which credentials.
+func (a access) flightKey(what string) string {
+	return what + "\x00" + a.key
 }
 
 func (a access) remote() []remote.Option {
@@ -93,6 +103,26 @@ func (a access) resolve(ref name.Reference) (string, error) {
 // verdict about the image: last-known-good applies only to these.
 var ErrRegistry = errors.New("registry unavailable")
 
+// refusedError is a registry's 401 or 403. It is a fact about the
+// credentials sent, not about the image: a verdict resting on it is never
+// cached, nor shared with an admission that brings other credentials, and
+// the next credential that matches the image, if any, is tried (see
+// Alternates).
+type refusedError struct {
+	host string
+	code int
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("registry %s refused access (%d): check the pull secrets or registry credentials", e.host, e.code)
+}
+
+// isRefused reports whether err is, or wraps, a registry's refusal.
+func isRefused(err error) bool {
+	var r *refusedError
+	return errors.As(err, &r)
+}
+
 // registryError wraps a failed registry call: a 404 is a fact about the
 // image; anything else (timeouts, refused connections, 429, 5xx) is the
 // registry's trouble, marked with ErrRegistry and told in plain words.
@@ -107,7 +137,7 @@ func registryError(host string, err error) error {
 		case te.StatusCode >= 500:
 			return fmt.Errorf("%w: registry %s answered %d %s", ErrRegistry, host, te.StatusCode, http.StatusText(te.StatusCode))
 		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("registry %s refused access (%d): check the pull secrets or registry credentials", host, te.StatusCode)
+			return &refusedError{host: host, code: te.StatusCode}
 		}
 		return err
 	}

@@ -40,6 +40,9 @@ type Result struct {
 	// Cached is set when the result came from the cache (not serialised:
 	// it is a property of this lookup, not of the image).
 	Cached bool `json:"-"`
+	// refused is set when the registry refused the credentials sent (401
+	// or 403): like Unavailable, a fact about this lookup, never cached.
+	refused bool
 }
 
 // Signer is one authority that verified a signature or an attestation.

@@ -182,7 +182,7 @@ func (v *Verifier) Verify(ctx context.Context, req Request) []*Result {
 	getAccess := func() (access, error) {
 		once.Do(func() {
 			p, err := v.reg.puller(req.KeychainKey, req.Keychain)
-			acc, accErr = access{ctx: ctx, puller: p}, err
+			acc, accErr = access{ctx: ctx, puller: p, key: req.KeychainKey}, err
 		})
 		return acc, accErr
 	}
@@ -230,6 +230,7 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
 		res.Unavailable = errors.Is(err, ErrRegistry)
+		res.refused = isRefused(err)
 		return res
 	}
 	got := v.lookupRef(acc, req, img, repo.Digest(digest), p) // index coverage: index.go
@@ -257,7 +258,7 @@ func (v *Verifier) resolve(acc access, img workload.Image, repo name.Repository)
 	}
 	tag := repo.Tag(img.Tag)
 	key := tag.Name()
-	d, err, _ := v.flight.Do("tag|"+key, func() (any, error) { return acc.resolve(tag) })
+	d, err, _ := v.flight.Do(acc.flightKey("tag|"+key), func() (any, error) { return acc.resolve(tag) })
 	if err == nil {
 		v.tags.Add(key, d.(string))
 		return d.(string), false, nil
@@ -286,7 +287,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 		return r
 	}
 	skey := storeKey(d.DigestStr(), p)
-	ch := v.flight.DoChan(skey, func() (any, error) {
+	ch := v.flight.DoChan(acc.flightKey(skey), func() (any, error) {
 		// The shared work outlives any one caller's cancellation but not
 		// the first caller's deadline.
 		ctx := context.WithoutCancel(acc.ctx)
@@ -300,11 +301,11 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 			v.cache.put(key, res, expires)
 			return flightResult{res: res, kept: true, source: FromStore}, nil
 		}
-		res := verifyDigest(access{ctx: ctx, puller: acc.puller}, d, p, v.opts.now())
+		res := verifyDigest(access{ctx: ctx, puller: acc.puller, key: acc.key}, d, p, v.opts.now())
 		// Kept before the flight ends, so an admission arriving between
 		// its end and its callers' return finds it rather than starting
 		// the same verification again.
-		kept := !req.DryRun && !res.Unavailable
+		kept := !req.DryRun && !res.Unavailable && !res.refused
 		if kept {
 			v.keep(key, skey, res, now)
 		}
@@ -325,7 +326,7 @@ func (v *Verifier) lookup(acc access, req Request, d name.Digest, p *trustPolicy
 	if res.Unavailable {
 		return v.lastKnownGood(acc.ctx, skey, res)
 	}
-	if !req.DryRun && !kept { // the flight was a dry run's
+	if !req.DryRun && !kept && !res.refused { // the flight was a dry run's
 		v.keep(key, skey, res, now)
 	}
 	return res
