@@ -64,7 +64,9 @@ func verifyDigest(acc access, d name.Digest, p *trustPolicy, now time.Time) *Res
 	attCtx, stop := context.WithCancel(acc.ctx)
 	defer stop()
 	if len(p.atts) > 0 {
-		wg.Go(func() { atts = checkAttestations(access{ctx: attCtx, puller: acc.puller, key: acc.key}, d, p, bundles, h, now) })
+		wg.Go(func() {
+			atts = checkAttestations(access{ctx: attCtx, puller: acc.puller, key: acc.key}, d, p, bundles, h, now)
+		})
 	}
 	if len(p.sigs) > 0 {
 		sigs, err := fetchAttached(acc, d, ociremote.SignatureTag)
