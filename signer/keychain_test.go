@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shipgate/shipgate/config"
+	"github.com/shipgate/shipgate/internal/kube/kubetest"
 	"github.com/shipgate/shipgate/internal/signedtest"
 	"github.com/shipgate/shipgate/signer"
 )
@@ -92,5 +96,89 @@ func TestRefusedAccessIsNotSharedAcrossCredentials(t *testing.T) {
 		if !right.Verified {
 			t.Errorf("%s with the right password, after a refusal elsewhere: %q", ref, right.Errors)
 		}
+	}
+}
+
+// privateRegistry pushes a signed, tested image to a registry that then
+// wants basic auth as robot:s3cret; refused counts the requests it refused
+// that carried credentials (a client's first request, its ping, carries
+// none).
+func privateRegistry(t *testing.T) (imgs *signedtest.Images, ref, digest string, refused *atomic.Int64) {
+	imgs = signedtest.New(t)
+	ref, digest = imgs.Push(t, "private/app", "1", signer.TestsPassed)
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
+	refused = new(atomic.Int64)
+	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") == want {
+			return false
+		}
+		if r.Header.Get("Authorization") != "" {
+			refused.Add(1)
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return true
+	})
+	return imgs, ref, digest, refused
+}
+
+// regcred is a kubernetes.io/dockerconfigjson Secret in namespace team
+// with one user and password for host.
+func regcred(name, host, user, pass string) *corev1.Secret {
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + host + `":{"auth":"` + auth + `"}}}`)},
+	}
+}
+
+// TestPullSecretsTriedInTurn: a pod names two pull secrets for one
+// registry, the first with a password since rotated. The kubelet tries
+// each until the registry accepts one, and so does the verifier: the
+// image, by tag and by digest, is verified after the stale one is refused.
+// When every one is refused, the error says how many were tried.
+func TestPullSecretsTriedInTurn(t *testing.T) {
+	imgs, ref, digest, refused := privateRegistry(t)
+	host := imgs.Registry.Host
+	client, _ := kubetest.New(
+		regcred("a-stale", host, "robot", "old"),
+		regcred("b-current", host, "robot", "s3cret"),
+		regcred("c-wrong", host, "robot", "guess"),
+	)
+	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\n"+imgs.TrustYAML(t, "test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls := signer.NewPullSecrets(client, nil)
+	v := signer.New(cfg.Verification, compile(t, cfg))
+	verify := func(v *signer.Verifier, ref string, secrets ...string) *signer.Result {
+		kc, key, err := pulls.For(t.Context(), "team", "", secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Verify(t.Context(), signer.Request{Images: []string{ref}, Trust: []string{"test"}, Keychain: kc, KeychainKey: key})[0]
+	}
+
+	for _, r := range []string{host + "/private/app@" + digest, ref} {
+		before := refused.Load()
+		if res := verify(v, r, "a-stale", "b-current"); !res.Verified {
+			t.Errorf("%s with a stale and a current pull secret: %q", r, res.Errors)
+		}
+		if refused.Load() == before {
+			t.Errorf("%s: the registry refused nothing, so the stale secret was never tried first", r)
+		}
+	}
+	// Verifiers of their own, whose caches do not hold the verdict. The
+	// pod's order is the order tried: the current secret first, nothing
+	// refused.
+	before := refused.Load()
+	if res := verify(signer.New(cfg.Verification, compile(t, cfg)), host+"/private/app@"+digest, "b-current", "a-stale"); !res.Verified || refused.Load() != before {
+		t.Errorf("with the current pull secret named first: verified=%v %q, %d requests refused, want none", res.Verified, res.Errors, refused.Load()-before)
+	}
+	fresh := signer.New(cfg.Verification, compile(t, cfg))
+	res := verify(fresh, host+"/private/app@"+digest, "a-stale", "c-wrong")
+	if res.Verified || !strings.Contains(strings.Join(res.Errors, ";"), "registry "+host+" refused each of the 2 credentials") {
+		t.Errorf("with two refused pull secrets: verified=%v %q, want both named as refused", res.Verified, res.Errors)
 	}
 }

@@ -3,7 +3,6 @@ package signer
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,12 +47,12 @@ func NewPullSecrets(client *kube.Client, fallback authn.Keychain) *PullSecrets {
 
 // For returns the keychain for a pod in namespace running as
 // serviceAccount ("" is "default") with the named pull secrets, and the
-// key that names it.
+// key that names it. The secrets keep the pod's order, which is the order
+// their credentials are tried in for one registry key, as in the kubelet.
 func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string, secrets []string) (authn.Keychain, string, error) {
 	if serviceAccount == "" {
 		serviceAccount = "default"
 	}
-	secrets = slices.Sorted(slices.Values(secrets))
 	key := namespace + "/" + serviceAccount + "/" + strings.Join(secrets, ",")
 	now := time.Now()
 	p.mu.Lock()
@@ -66,13 +65,11 @@ func (p *PullSecrets) For(ctx context.Context, namespace, serviceAccount string,
 	if err != nil {
 		return nil, "", fmt.Errorf("reading the pull secrets of service account %s/%s: %w", namespace, serviceAccount, err)
 	}
-	kc, err := pullKeychain(found)
+	keys, err := pullKeychain(found)
 	if err != nil {
 		return nil, "", err
 	}
-	if p.fallback != nil {
-		kc = authn.NewMultiKeychain(kc, p.fallback)
-	}
+	kc := pullChain{keys: keys, fallback: p.fallback}
 	p.mu.Lock()
 	if len(p.entries) >= maxPullers {
 		clear(p.entries)

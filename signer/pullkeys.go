@@ -32,19 +32,20 @@ import (
 //     dot-separated labels and each label matches as a path.Match pattern
 //     ("*.example.com" matches "a.example.com", not "a.b.example.com"), and
 //     the key's path is a prefix of the image's;
-//   - keys are tried in reverse lexical order, so a longer key for a host
-//     comes before a shorter one, and the first that matches decides; for a
-//     key in several secrets, the earliest secret's credentials are used;
-//   - an image no key matches is read anonymously (authn.Anonymous, so an
-//     authn.MultiKeychain moves on to the next keychain).
+//   - the credentials of every key that matches an image are its
+//     candidates, keys in reverse lexical order (a longer key for a host
+//     before a shorter one) and, for a key in several secrets, in the
+//     secrets' order; the same credentials twice count once. Resolve gives
+//     the first; Verify tries the others in turn when the registry refuses
+//     it (matching, pullChain);
+//   - an image no key matches is read anonymously (authn.Anonymous).
 //
 // A secret holding malformed JSON or an "auth" field that is not
 // base64("user:password") is an error naming the secret; the error never
 // quotes what the secret holds. A registry key that is not a URL is ignored,
 // as the kubelet ignores it.
-func pullKeychain(secrets []corev1.Secret) (authn.Keychain, error) {
+func pullKeychain(secrets []corev1.Secret) (pullKeys, error) {
 	var keys pullKeys
-	seen := map[string]bool{}
 	for i := range secrets {
 		s := &secrets[i]
 		creds, dataKey, err := pullCredentials(s)
@@ -59,15 +60,14 @@ func pullKeychain(secrets []corev1.Secret) (authn.Keychain, error) {
 				return nil, fmt.Errorf("reading %s of pull secret %s/%s: registry %q: %w", dataKey, s.Namespace, s.Name, raw, err)
 			}
 			k, ok := parsePullKey(raw)
-			if !ok || seen[k.key] {
+			if !ok || slices.ContainsFunc(keys, func(o pullKey) bool { return o.key == k.key && o.cfg == cfg }) {
 				continue
 			}
-			seen[k.key] = true
-			k.auth = authn.FromConfig(cfg)
+			k.cfg, k.auth = cfg, authn.FromConfig(cfg)
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b pullKey) int { return strings.Compare(b.key, a.key) })
+	slices.SortStableFunc(keys, func(a, b pullKey) int { return strings.Compare(b.key, a.key) })
 	return keys, nil
 }
 
@@ -198,6 +198,7 @@ type pullKey struct {
 	labels []string // the host's dot-separated labels, each a path.Match pattern
 	port   string   // "" when the key names none
 	path   string   // "" or starting with "/"
+	cfg    authn.AuthConfig
 	auth   authn.Authenticator
 }
 
@@ -242,6 +243,15 @@ var _ authn.Keychain = pullKeys(nil)
 // Resolve returns the credentials of the first key matching target, or
 // authn.Anonymous.
 func (ks pullKeys) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	if m := ks.matching(target, 1); len(m) > 0 {
+		return m[0].auth, nil
+	}
+	return authn.Anonymous, nil
+}
+
+// matching returns up to limit keys that match target (every one when
+// limit is 0), in order, with different credentials.
+func (ks pullKeys) matching(target authn.Resource, limit int) []pullKey {
 	ref := target.String()
 	hostport, p := ref, ""
 	if i := strings.IndexByte(ref, '/'); i >= 0 {
@@ -249,12 +259,80 @@ func (ks pullKeys) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	}
 	host, port := splitPullHost(hostport)
 	labels := strings.Split(host, ".")
+	var out []pullKey
 	for _, k := range ks {
-		if k.matches(labels, port, p) {
-			return k.auth, nil
+		if k.matches(labels, port, p) && !slices.ContainsFunc(out, func(o pullKey) bool { return o.cfg == k.cfg }) {
+			if out = append(out, k); len(out) == limit {
+				break
+			}
 		}
 	}
-	return authn.Anonymous, nil
+	return out
+}
+
+// pullChain is the keychain of a pod's pull secrets (keys) and then
+// shipgate's own credentials (fallback, nil for none): an image's
+// candidates are the credentials of the keys that match it, then the
+// fallback's unless anonymous or already among them, as the kubelet adds
+// the node's credentials after the pod's. Resolve gives the first;
+// Alternate the others, tried in turn when the registry refuses.
+type pullChain struct {
+	keys     pullKeys
+	fallback authn.Keychain
+}
+
+var _ Alternates = pullChain{}
+
+// candidate returns target's n-th credentials, or false when it has
+// fewer.
+func (c pullChain) candidate(target authn.Resource, n int) (authn.Authenticator, bool, error) {
+	m := c.keys.matching(target, 0)
+	if n < len(m) {
+		return m[n].auth, true, nil
+	}
+	if c.fallback == nil || n > len(m) {
+		return nil, false, nil
+	}
+	a, err := c.fallback.Resolve(target)
+	if err != nil || a == authn.Anonymous {
+		return nil, false, err
+	}
+	if cfg, err := a.Authorization(); err == nil && slices.ContainsFunc(m, func(k pullKey) bool { return k.cfg == *cfg }) {
+		return nil, false, nil
+	}
+	return a, true, nil
+}
+
+// Resolve returns target's first credentials, or authn.Anonymous.
+func (c pullChain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	a, ok, err := c.candidate(target, 0)
+	if err != nil || !ok {
+		return authn.Anonymous, err
+	}
+	return a, nil
+}
+
+// Alternate returns the keychain that gives each image its n-th
+// credentials (anonymous when it has fewer), and whether target has any.
+func (c pullChain) Alternate(target authn.Resource, n int) (authn.Keychain, bool) {
+	if _, ok, err := c.candidate(target, n); err != nil || !ok {
+		return nil, false
+	}
+	return nthCandidate{c, n}, true
+}
+
+// nthCandidate is pullChain.Alternate's keychain.
+type nthCandidate struct {
+	c pullChain
+	n int
+}
+
+func (k nthCandidate) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	a, ok, err := k.c.candidate(target, k.n)
+	if err != nil || !ok {
+		return authn.Anonymous, err
+	}
+	return a, nil
 }
 
 // matches reports whether k covers an image on the host of labels and

@@ -328,3 +328,73 @@ func TestPullKeychainSpellingsInOneSecret(t *testing.T) {
 		t.Errorf("50 builds gave %v, want one answer", seen)
 	}
 }
+
+// candidates lists "user:password" of each credential chain gives repo, in
+// the order Verify tries them, up to the first n with none.
+func candidates(t *testing.T, chain pullChain, repo string) []string {
+	t.Helper()
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for n := 0; ; n++ {
+		var kc authn.Keychain = chain
+		if n > 0 {
+			alt, ok := chain.Alternate(r, n)
+			if !ok {
+				return out
+			}
+			kc = alt
+		}
+		got := resolvePull(t, kc, repo)
+		if n == 0 && got == "anonymous" {
+			return out
+		}
+		out = append(out, got)
+	}
+}
+
+// TestPullChainTriesEachCredential: as in the kubelet, every credential
+// that matches an image is a candidate: longer keys first, then the
+// secrets' order for one key, then shipgate's own; the same credentials
+// twice count once.
+func TestPullChainTriesEachCredential(t *testing.T) {
+	t.Parallel()
+	keys, err := pullKeychain([]corev1.Secret{
+		dockerConfigJSONSecret("stale", "r.example.com", "alice"),
+		pullSecret("rotated", corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey,
+			`{"auths":{"r.example.com":{"username":"alice","password":"new-pw"},"https://r.example.com/v2/":{"username":"alice","password":"new-pw"}}}`),
+		dockerConfigJSONSecret("team", "r.example.com/team", "bob", "q.example.com", "carol"),
+		dockerConfigJSONSecret("again", "r.example.com", "alice"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := basicChain{"robot", "robot-pw"}
+	for _, tc := range []struct {
+		repo     string
+		fallback authn.Keychain
+		want     []string
+	}{
+		{"r.example.com/team/api", nil, []string{"bob:bob-pw", "alice:alice-pw", "alice:new-pw"}},
+		{"r.example.com/other/api", nil, []string{"alice:alice-pw", "alice:new-pw"}},
+		{"r.example.com/other/api", own, []string{"alice:alice-pw", "alice:new-pw", "robot:robot-pw"}},
+		{"r.example.com/other/api", basicChain{"alice", "new-pw"}, []string{"alice:alice-pw", "alice:new-pw"}},
+		{"q.example.com/api", own, []string{"carol:carol-pw", "robot:robot-pw"}},
+		{"x.example.com/api", own, []string{"robot:robot-pw"}},
+		{"x.example.com/api", nil, nil},
+	} {
+		got := candidates(t, pullChain{keys: keys, fallback: tc.fallback}, tc.repo)
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s (fallback %v): candidates %q, want %q", tc.repo, tc.fallback, got, tc.want)
+		}
+	}
+}
+
+// basicChain gives every image one user and password.
+type basicChain struct{ user, pass string }
+
+func (k basicChain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: k.user, Password: k.pass}, nil
+}

@@ -226,12 +226,36 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 		res.Errors = append(res.Errors, err.Error())
 		return res
 	}
+	got := v.verifyWith(acc, req, img, repo, p, *res)
+	alts, ok := req.Keychain.(Alternates)
+	for n := 1; ok && got.refused; n++ {
+		kc, more := alts.Alternate(repo, n)
+		if !more {
+			if n > 1 {
+				got.Errors = append(got.Errors, fmt.Sprintf("registry %s refused each of the %d credentials that match %s", repo.RegistryStr(), n, repo.Name()))
+			}
+			break
+		}
+		key := fmt.Sprintf("%s|%d", req.KeychainKey, n)
+		pl, err := v.reg.puller(key, kc)
+		if err != nil {
+			got.Errors = append(got.Errors, err.Error())
+			break
+		}
+		got = v.verifyWith(access{ctx: ctx, puller: pl, key: key}, req, img, repo, p, *res)
+	}
+	return got
+}
+
+// verifyWith resolves img and verifies its digest with the credentials of
+// acc, filling in a copy of res, the reference's facts so far.
+func (v *Verifier) verifyWith(acc access, req Request, img workload.Image, repo name.Repository, p *trustPolicy, res Result) *Result {
 	digest, staleTag, err := v.resolve(acc, img, repo)
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
 		res.Unavailable = errors.Is(err, ErrRegistry)
 		res.refused = isRefused(err)
-		return res
+		return &res
 	}
 	got := v.lookupRef(acc, req, img, repo.Digest(digest), p) // index coverage: index.go
 	got.Ref, got.Normalized, got.Tag, got.TrustPolicy = res.Ref, res.Normalized, res.Tag, p.name
@@ -239,6 +263,19 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 		got.Stale = true
 	}
 	return got
+}
+
+// Alternates is a keychain that may hold several credentials for one
+// image, as a pod's pull secrets may (two secrets for one registry, one of
+// them stale): the kubelet tries each in turn until the registry accepts
+// one, and so does Verify when the registry refuses the credentials
+// Resolve gave (401 or 403).
+type Alternates interface {
+	authn.Keychain
+	// Alternate returns the keychain that gives target its n-th matching
+	// credential, counting from 0 (what Resolve gives); false when target
+	// has no n-th.
+	Alternate(target authn.Resource, n int) (authn.Keychain, bool)
 }
 
 func boundList(names []string) string {
