@@ -87,12 +87,13 @@ func gatewayConfig(registryHosts ...string) map[string]any {
 }
 
 // chartValues are the chart values beside config: get on the key Secret,
-// and on the pull secret of the private registry in the enforced namespace
-// (the chart grants get on Secrets by name only).
+// and on the pull secrets of the private registry in the enforced
+// namespace (the chart grants get on Secrets by name only).
 func chartValues() map[string]any {
 	return map[string]any{"rbac": map[string]any{"secrets": []any{
 		map[string]any{"name": keysSecret},
 		map[string]any{"name": pullSecret, "namespace": enforced},
+		map[string]any{"name": stalePullSecret, "namespace": enforced},
 	}}}
 }
 

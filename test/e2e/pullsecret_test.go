@@ -24,6 +24,10 @@ const (
 	// private registry's credentials, in the enforced namespace. The chart
 	// grants shipgate get on it by name (rbac.secrets in chartValues).
 	pullSecret = "shipgate-e2e-regcred"
+	// stalePullSecret holds the private registry's user with a password
+	// the registry no longer takes, as after a rotation; the chart grants
+	// get on it too.
+	stalePullSecret = "shipgate-e2e-regcred-stale"
 	// pullSecretsTTL is how long shipgate keeps the keychain it built for
 	// a namespace, service account and pull-secret list (signer.PullSecrets).
 	pullSecretsTTL = time.Minute
@@ -99,7 +103,9 @@ func testPullSecrets(ctx context.Context, t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := fmt.Sprintf(`apiVersion: v1
+	applySecret := func(name string, cfg []byte) {
+		t.Helper()
+		secret := fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata:
   name: %s
@@ -107,10 +113,12 @@ metadata:
 type: kubernetes.io/dockerconfigjson
 data:
   .dockerconfigjson: %s
-`, pullSecret, enforced, base64.StdEncoding.EncodeToString(cfg))
-	if _, err := e.c.MustKubectl(ctx, harness.Deployer, secret, "apply", "-f", "-"); err != nil {
-		t.Fatal(err)
+`, name, enforced, base64.StdEncoding.EncodeToString(cfg))
+		if _, err := e.c.MustKubectl(ctx, harness.Deployer, secret, "apply", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	applySecret(pullSecret, cfg)
 
 	const podSecret = "ledger-pull-secret"
 	r = e.c.Kubectl(ctx, harness.Deployer, withPullSecrets(deployment(enforced, podSecret, ref, 1), pullSecret), "apply", "-f", "-")
@@ -125,6 +133,28 @@ data:
 	for _, p := range waitPods(ctx, t, e, enforced, "app="+podSecret, 1) {
 		wantImage(t, p, e.priv.Pinned(privateTag))
 	}
+
+	// A stale secret named before the current one: the registry refuses
+	// the first credentials, and shipgate tries the next, as the kubelet
+	// does.
+	stale := fmt.Sprintf(`{"auths":{%q:{"username":%q,"password":"rotated-out"}}}`, host, privateUser)
+	applySecret(stalePullSecret, []byte(stale))
+	const staleFirst = "ledger-stale-pull-secret-first"
+	r = e.c.Kubectl(ctx, harness.Deployer, withPullSecrets(deployment(enforced, staleFirst, ref, 1), stalePullSecret, pullSecret), "apply", "-f", "-")
+	if r.Err != nil {
+		t.Fatalf("want the Deployment naming a stale pull secret before %s admitted:\n%s", pullSecret, r)
+	}
+	e.expect(admission("Deployment", enforced, staleFirst, "admitted", harness.Deployer))
+	wantRolloutAdmitted(t, e, "Deployment", enforced, staleFirst)
+	for _, p := range waitPods(ctx, t, e, enforced, "app="+staleFirst, 1) {
+		wantImage(t, p, e.priv.Pinned(privateTag))
+	}
+	// The stale secret alone is refused, in so many words.
+	const staleOnly = "ledger-stale-pull-secret"
+	r = e.c.Kubectl(ctx, harness.Deployer, withPullSecrets(deployment(enforced, staleOnly, ref, 1), stalePullSecret), "apply", "-f", "-")
+	wantRefused(t, r, "Deployment", enforced, staleOnly, refused+": check the pull secrets or registry credentials")
+	e.expect(admission("Deployment", enforced, staleOnly, "denied", harness.Deployer))
+	wantNoDeployment(ctx, t, e.c, enforced, staleOnly)
 
 	// The namespace admin gives the default ServiceAccount the pull secret
 	// (and takes it back afterwards: later scenarios use the account).
