@@ -22,17 +22,7 @@ import (
 // TestDockerConfigCredentials: a registry that wants basic auth is read
 // with the credentials of verification.dockerConfig, and refused without.
 func TestDockerConfigCredentials(t *testing.T) {
-	imgs := signedtest.New(t)
-	ref, _ := imgs.Push(t, "private/app", "1", signer.TestsPassed)
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
-	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Header.Get("Authorization") == want {
-			return false
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return true
-	})
+	imgs, ref, _, _ := privateRegistry(t)
 	cfgFile := filepath.Join(t.TempDir(), "config.json")
 	auths := `{"auths":{"` + imgs.Registry.Host + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("robot:s3cret")) + `"}}}`
 	if err := os.WriteFile(cfgFile, []byte(auths), 0o600); err != nil {
@@ -68,18 +58,8 @@ func (k basicKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 // credentials, naming the same digest moments later is verified, not
 // handed the first one's refusal from the cache.
 func TestRefusedAccessIsNotSharedAcrossCredentials(t *testing.T) {
-	imgs := signedtest.New(t)
-	ref, digest := imgs.Push(t, "private/app", "1", signer.TestsPassed)
+	imgs, ref, digest, _ := privateRegistry(t)
 	byDigest := imgs.Registry.Host + "/private/app@" + digest
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
-	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Header.Get("Authorization") == want {
-			return false
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return true
-	})
 	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\n"+imgs.TrustYAML(t, "test")))
 	if err != nil {
 		t.Fatal(err)

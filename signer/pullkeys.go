@@ -286,7 +286,7 @@ var _ Alternates = pullChain{}
 // candidate returns target's n-th credentials, or false when it has
 // fewer.
 func (c pullChain) candidate(target authn.Resource, n int) (authn.Authenticator, bool, error) {
-	m := c.keys.matching(target, 0)
+	m := c.keys.matching(target, n+1) // fewer than n+1: every match
 	if n < len(m) {
 		return m[n].auth, true, nil
 	}
