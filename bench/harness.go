@@ -268,23 +268,29 @@ func (h *harness) runScenarios(ctx context.Context) error {
 }
 
 // policyScenario runs a scenario whose peer is the OPA server: closed
-// loop, then open loop at each rate.
+// loop, rounds times, shipgate and the peer alternated, then open loop at
+// each rate.
 func (h *harness) policyScenario(ctx context.Context, name string, pool [][]*request, perUnit int) error {
 	targets := []*server{h.shipgate}
 	if h.opa != nil {
 		targets = append(targets, h.opa)
 	}
-	var closed float64 // shipgate's closed-loop throughput, for "auto"
-	for _, t := range targets {
-		r := h.measure(ctx, name, t, &cycle{pool: pool}, perUnit, 0, h.o.clients, true)
-		h.add(r)
-		if t == h.shipgate {
-			closed = r.Throughput
+	var closed []float64 // shipgate's closed-loop throughputs, for "auto"
+	for round := 1; round <= h.o.rounds; round++ {
+		for _, t := range targets {
+			r := h.measure(ctx, name, t, &cycle{pool: pool}, perUnit, 0, h.o.clients, true)
+			if h.o.rounds > 1 {
+				r.Round = round
+			}
+			h.add(r)
+			if t == h.shipgate {
+				closed = append(closed, r.Throughput)
+			}
 		}
 	}
 	for _, rate := range h.o.rates {
 		if rate == 0 {
-			rate = max(1, math.Round(closed/2))
+			rate = max(1, math.Round(median(closed)/2))
 		}
 		for _, t := range targets {
 			h.add(h.measure(ctx, name, t, &cycle{pool: pool}, perUnit, rate, h.o.clients, true))
@@ -303,6 +309,7 @@ func (h *harness) add(r Result) {
 	if r.DryRun {
 		mode += " dry"
 	}
+	mode += r.roundLabel()
 	h.logf("%-8s %-8s %-7s %7.0f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d", r.Scenario, r.Target, mode, r.Throughput, r.Latency.P50, r.Latency.P99, r.Errors+r.Denied+r.Dropped)
 	if r.FirstError != "" {
 		h.logf("  first error: %s", r.FirstError)

@@ -16,6 +16,9 @@ type options struct {
 	duration  time.Duration
 	warmup    time.Duration
 	clients   int
+	// rounds is how many closed-loop runs each policy scenario gets,
+	// shipgate and the OPA server alternated.
+	rounds int
 	// rates are the open-loop rates, requests per second; a rate of 0
 	// stands for "auto": half of what shipgate sustained closed-loop on
 	// the same scenario just before, a rate both targets should keep up
@@ -47,6 +50,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each run")
 	fs.IntVar(&o.clients, "clients", 32, "closed-loop concurrent clients")
+	fs.IntVar(&o.rounds, "rounds", 3, "closed-loop runs of each policy scenario, shipgate and the OPA server alternated, so a change in the machine's load falls on both; ratios and targets take the median round")
 	rate := fs.String("rate", "1000,auto", `open-loop rates, requests per second, comma-separated; "auto" is half of shipgate's closed-loop throughput on the scenario; "" runs no open loop`)
 	fs.BoolVar(&o.peers, "peers", true, "run the OPA server and the cosign CLI beside shipgate")
 	fs.BoolVar(&o.http1, "http1", false, "speak HTTP/1.1 (one connection per client) instead of HTTP/2")
@@ -97,8 +101,8 @@ func (o *options) validate() error {
 	if len(o.scenarios) == 0 {
 		errs = append(errs, errors.New("no scenario to run"))
 	}
-	if o.duration <= 0 || o.clients < 1 || o.coldClients < 1 || o.mixedPods < 0 {
-		errs = append(errs, errors.New("-duration, -clients and -cold-clients must be positive, -mixed-pods not negative"))
+	if o.duration <= 0 || o.clients < 1 || o.coldClients < 1 || o.rounds < 1 || o.mixedPods < 0 {
+		errs = append(errs, errors.New("-duration, -clients, -cold-clients and -rounds must be positive, -mixed-pods not negative"))
 	}
 	if o.coldPool < 1 || o.memoryDigests < 1 {
 		errs = append(errs, errors.New("-cold-pool and -memory-digests must be positive"))

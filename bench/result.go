@@ -48,6 +48,9 @@ type Result struct {
 	// cosign, "sequential" (one image after another).
 	Mode    string `json:"mode"`
 	Clients int    `json:"clients,omitempty"`
+	// Round numbers the closed-loop runs of a policy scenario, from 1,
+	// when there are several (-rounds); 0 otherwise.
+	Round int `json:"round,omitempty"`
 	// DryRun marks a run whose requests were dry runs (cold): shipgate
 	// decided them but wrote nothing.
 	DryRun   bool    `json:"dry_run,omitempty"`
@@ -132,8 +135,17 @@ type Target struct {
 	Measured bool   `json:"measured"`
 }
 
+// roundLabel is " #k" for the k-th of several rounds, else "".
+func (r *Result) roundLabel() string {
+	if r.Round == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" #%d", r.Round)
+}
+
 // ratios pairs every shipgate result with the peer results of the same
-// scenario and mode. For cold the peer is cosign, compared per image.
+// scenario, mode and round. For cold the peer is cosign, compared per
+// image.
 func ratios(rs []Result) []Ratio {
 	var out []Ratio
 	for _, s := range rs {
@@ -141,7 +153,7 @@ func ratios(rs []Result) []Ratio {
 			continue
 		}
 		for _, p := range rs {
-			if p.Target == "shipgate" || p.Scenario != s.Scenario || (p.Target != "cosign" && (p.Mode != s.Mode || p.Rate != s.Rate)) {
+			if p.Target == "shipgate" || p.Scenario != s.Scenario || (p.Target != "cosign" && (p.Mode != s.Mode || p.Rate != s.Rate || p.Round != s.Round)) {
 				continue
 			}
 			mode := s.Mode
@@ -151,11 +163,25 @@ func ratios(rs []Result) []Ratio {
 			if s.DryRun {
 				mode += " dry"
 			}
+			mode += s.roundLabel()
 			out = append(out, Ratio{Scenario: s.Scenario, Mode: mode, Peer: p.Target,
 				Thru: div(s.Throughput, p.Throughput), P99: div(s.Latency.P99, p.Latency.P99), P50: div(s.Latency.P50, p.Latency.P50)})
 		}
 	}
 	return out
+}
+
+// median is the middle of xs (the mean of the two middle values for an
+// even count), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 func div(a, b float64) float64 {
@@ -183,6 +209,7 @@ func printTable(w io.Writer, rep *Report) {
 		if r.DryRun {
 			mode += " dry"
 		}
+		mode += r.roundLabel()
 		errs := fmt.Sprint(r.Errors + r.Denied + r.Dropped)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.2f\t%.3f\t%.1f\t%d\t%.2f\t%d\t%.2f\t%.2f\t\n",
 			r.Scenario, r.Target, mode, r.Throughput, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max,
