@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,13 @@ type server struct {
 	roots *x509.CertPool
 	log   string // the file its stderr and stdout go to
 	done  chan error
+	// primed is set once the server has had its first warm-up (-prime).
+	primed bool
+	// uid counts the requests sent to the server over the whole run, for
+	// their uids: the API server gives every AdmissionRequest its own, and
+	// shipgate records a uid it has seen once only, so a uid sent again
+	// would measure a lookup in place of a durable append.
+	uid atomic.Uint64
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }

@@ -50,7 +50,6 @@ func (o *once) next() []*request {
 type client struct {
 	srv   *server
 	http  *http.Client
-	uid   atomic.Uint64
 	bufs  sync.Pool
 	proto atomic.Value // string: the protocol the server answered with
 }
@@ -92,7 +91,7 @@ var errDenied = errors.New("denied")
 // send posts r and checks the answer: HTTP 200, an AdmissionReview
 // response for this request's uid, and allowed.
 func (c *client) send(ctx context.Context, r *request) error {
-	n := c.uid.Add(1)
+	n := c.srv.uid.Add(1)
 	bp := c.bufs.Get().(*[]byte)
 	body := r.withUID(*bp, n)
 	defer func() { *bp = body; c.bufs.Put(bp) }()
