@@ -31,8 +31,6 @@ type server struct {
 	roots *x509.CertPool
 	log   string // the file its stderr and stdout go to
 	done  chan error
-	// primed is set once the server has had its first warm-up (-prime).
-	primed bool
 	// uid counts the requests sent to the server over the whole run, for
 	// their uids: the API server gives every AdmissionRequest its own, and
 	// shipgate records a uid it has seen once only, so a uid sent again

@@ -424,17 +424,8 @@ func (h *harness) measure(ctx context.Context, name string, t *server, work unit
 	}
 	pid := t.pid()
 	settle(ctx, pid)
-	if warm {
-		d := h.o.warmup
-		if !t.primed {
-			// A fresh shipgate's audit writer costs about a fifth more
-			// per admission for its first seconds, while its new WAL
-			// file grows (docs/performance.md).
-			d, t.primed = max(d, h.o.prime), true
-		}
-		if d > 0 {
-			runOnce(d)
-		}
+	if warm && h.o.warmup > 0 {
+		runOnce(h.o.warmup)
 	}
 	reset := name != memory && resetPeak(pid)
 	cpu0, _ := procCPU(pid)

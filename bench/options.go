@@ -15,9 +15,7 @@ type options struct {
 	scenarios []string
 	duration  time.Duration
 	warmup    time.Duration
-	// prime is the warm-up of a server's first warm run (see measure).
-	prime   time.Duration
-	clients int
+	clients   int
 	// rounds is how many closed-loop runs each policy scenario gets,
 	// shipgate and the OPA server alternated.
 	rounds int
@@ -51,7 +49,6 @@ func parseOptions(args []string) (*options, error) {
 	scen := fs.String("scenarios", "pod-warm,rollout,mixed,cold", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ", "))
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each run")
-	fs.DurationVar(&o.prime, "prime", 6*time.Second, "unmeasured time before a server's first warm run, in place of -warmup, so what a process does once after it starts (shipgate's new WAL file growing to its working size, heaps and caches filling) is not measured")
 	fs.IntVar(&o.clients, "clients", 32, "closed-loop concurrent clients")
 	fs.IntVar(&o.rounds, "rounds", 3, "closed-loop runs of each policy scenario, shipgate and the OPA server alternated, so a change in the machine's load falls on both; ratios and targets take the median round")
 	rate := fs.String("rate", "1000,auto", `open-loop rates, requests per second, comma-separated; "auto" is half of shipgate's closed-loop throughput on the scenario; "" runs no open loop`)
