@@ -76,7 +76,7 @@ security:
 	GO=$(GO) ./scripts/security-checks.sh
 
 # The benchmark harness (bench/): shipgate against a plain OPA server and
-# the cosign CLI, side by side, in a minute or two. Longer runs:
+# the cosign CLI, side by side, in three or four minutes. Longer runs:
 # make bench BENCH_FLAGS='-duration 30s -clients 64 -rate 2000'.
 # bench-go runs every Go benchmark once (audit on SQLite and PostgreSQL,
 # the signer beside the cosign CLI, policy beside an OPA server).
