@@ -60,7 +60,7 @@ func pullKeychain(secrets []corev1.Secret) (pullKeys, error) {
 				return nil, fmt.Errorf("reading %s of pull secret %s/%s: registry %q: %w", dataKey, s.Namespace, s.Name, raw, err)
 			}
 			k, ok := parsePullKey(raw)
-			if !ok || slices.ContainsFunc(keys, func(o pullKey) bool { return o.key == k.key && o.cfg == cfg }) {
+			if !ok {
 				continue
 			}
 			k.cfg, k.auth = cfg, authn.FromConfig(cfg)
@@ -274,11 +274,13 @@ func (ks pullKeys) matching(target authn.Resource, limit int) []pullKey {
 // shipgate's own credentials (fallback, nil for none): an image's
 // candidates are the credentials of the keys that match it, then the
 // fallback's unless anonymous or already among them, as the kubelet adds
-// the node's credentials after the pod's. Resolve gives the first;
-// Alternate the others, tried in turn when the registry refuses.
+// the node's credentials after the pod's. Resolve gives candidate n (the
+// first, in the chain PullSecrets builds); Alternate the chain that gives
+// another, tried in turn when the registry refuses.
 type pullChain struct {
 	keys     pullKeys
 	fallback authn.Keychain
+	n        int
 }
 
 var _ Alternates = pullChain{}
@@ -303,36 +305,24 @@ func (c pullChain) candidate(target authn.Resource, n int) (authn.Authenticator,
 	return a, true, nil
 }
 
-// Resolve returns target's first credentials, or authn.Anonymous.
+// Resolve returns target's n-th credentials, or authn.Anonymous when it
+// has fewer.
 func (c pullChain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	a, ok, err := c.candidate(target, 0)
+	a, ok, err := c.candidate(target, c.n)
 	if err != nil || !ok {
 		return authn.Anonymous, err
 	}
 	return a, nil
 }
 
-// Alternate returns the keychain that gives each image its n-th
-// credentials (anonymous when it has fewer), and whether target has any.
+// Alternate returns the chain that gives each image its n-th credentials,
+// and whether target has any.
 func (c pullChain) Alternate(target authn.Resource, n int) (authn.Keychain, bool) {
 	if _, ok, err := c.candidate(target, n); err != nil || !ok {
 		return nil, false
 	}
-	return nthCandidate{c, n}, true
-}
-
-// nthCandidate is pullChain.Alternate's keychain.
-type nthCandidate struct {
-	c pullChain
-	n int
-}
-
-func (k nthCandidate) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	a, ok, err := k.c.candidate(target, k.n)
-	if err != nil || !ok {
-		return authn.Anonymous, err
-	}
-	return a, nil
+	c.n = n
+	return c, true
 }
 
 // matches reports whether k covers an image on the host of labels and
