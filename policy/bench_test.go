@@ -261,3 +261,30 @@ func BenchmarkInputValue(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFactsValue is the facts of BenchmarkInputValue's input (two
+// verified images, each with a test-result attestation) as an OPA value:
+// built directly, and through JSON as they once were.
+func BenchmarkFactsValue(b *testing.B) {
+	f := benchInput(b).Shipgate
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.value(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw, err := json.Marshal(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := parseJSON(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

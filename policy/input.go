@@ -133,11 +133,7 @@ func (in *Input) value(withoutOld bool) (ast.Value, error) {
 	if !ok {
 		return nil, fmt.Errorf("parsing admission review for policy input: %s is not an object", ast.ValueName(review))
 	}
-	raw, err := json.Marshal(in.Shipgate)
-	if err != nil {
-		return nil, fmt.Errorf("converting shipgate facts for policy input: %w", err)
-	}
-	facts, err := parseJSON(raw)
+	facts, err := in.Shipgate.value()
 	if err != nil {
 		return nil, fmt.Errorf("converting shipgate facts for policy input: %w", err)
 	}
