@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -118,6 +119,84 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 			}
 			if _, _, ok, _ := db.GetVerification(ctx, "sha256:aaa", "k1"); !ok {
 				t.Error("a verification newer than the cut was pruned")
+			}
+		})
+	}
+}
+
+// TestRolloutsMigrationKeepsRecords: a store whose rollout records were
+// written before version 6 keeps every one, inherited counts included,
+// after it; the index nothing read is gone, and on SQLite the rows live in
+// the fingerprint's B-tree (no rowid).
+func TestRolloutsMigrationKeepsRecords(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			url := storetest.URL(t, d)
+			db, err := store.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Back to version 5's rollouts table.
+			back := []string{"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)"}
+			if d == store.SQLite {
+				back = []string{"DROP TABLE rollouts", `CREATE TABLE rollouts (
+					fingerprint TEXT PRIMARY KEY, namespace TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+					uid TEXT NOT NULL DEFAULT '', digests TEXT NOT NULL, decision_id TEXT NOT NULL, audit_seq INTEGER,
+					admitted_at INTEGER NOT NULL)`,
+					"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)",
+					"ALTER TABLE rollouts ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0"}
+			}
+			back = append(back, "DELETE FROM schema_migrations WHERE version = 6")
+			for _, q := range back {
+				if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+			want := store.Rollout{Fingerprint: "fp-1", Namespace: "shop", Kind: "Deployment", Name: "checkout", UID: "u-1",
+				Digests: map[string]string{"r/checkout:1": "sha256:01"}, DecisionID: "d-1", AdmittedAt: at}
+			if err := db.PutRollout(ctx, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.PutRollout(ctx, store.Rollout{Fingerprint: "fp-2", Namespace: "shop", Kind: "Pod", Name: "debug",
+				Digests: map[string]string{}, DecisionID: "d-2", AdmittedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.PutPin(ctx, "shop", "ReplicaSet", "checkout-1", store.Pin{Fingerprint: "fp-1", Digests: want.Digests, PinnedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+
+			db, err = store.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			got, inherited, ok, err := db.GetRollout(ctx, "fp-1")
+			if err != nil || !ok {
+				t.Fatalf("GetRollout after the migration: %v, found %v", err, ok)
+			}
+			if !reflect.DeepEqual(got, want) || inherited != 1 {
+				t.Errorf("after the migration: %+v, %d inherited; want %+v, 1", got, inherited, want)
+			}
+			if _, _, ok, err := db.GetRollout(ctx, "fp-2"); err != nil || !ok {
+				t.Errorf("the second record after the migration: %v, found %v", err, ok)
+			}
+			var n int
+			q := "SELECT count(*) FROM pg_indexes WHERE indexname = 'rollouts_object'"
+			if d == store.SQLite {
+				q = "SELECT count(*) FROM sqlite_master WHERE name = 'rollouts_object'"
+			}
+			if err := db.SQL().QueryRowContext(ctx, q).Scan(&n); err != nil || n != 0 {
+				t.Errorf("rollouts_object: %d (%v), want it dropped", n, err)
+			}
+			if d == store.SQLite {
+				if _, err := db.SQL().ExecContext(ctx, "SELECT rowid FROM rollouts"); err == nil {
+					t.Error("rollouts still has a rowid")
+				}
 			}
 		})
 	}
