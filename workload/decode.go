@@ -148,7 +148,7 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 	if docKind != "" && docKind != kind {
 		return nil, fmt.Errorf("decoding %s: object is a %q", kind, docKind)
 	}
-	names, err := decodeNames(kind, tmpl)
+	names, err := decodeNames(kind, tmpl, o.json)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +163,7 @@ func Decode(kind string, raw []byte, opts ...DecodeOption) (*Object, error) {
 		OwnerReferences: md.OwnerReferences,
 		Containers:      namedContainers(names),
 		templateJSON:    tmpl,
+		jsonOpts:        o.json,
 	}, nil
 }
 
@@ -200,7 +201,7 @@ func DecodeTemplate(kind string, raw []byte, opts ...DecodeOption) (*Object, err
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, readableJSONError(err, ""))
 	}
-	return &Object{Kind: kind, templateJSON: tmpl, templateOnly: true}, nil
+	return &Object{Kind: kind, templateJSON: tmpl, templateOnly: true, jsonOpts: o.json}, nil
 }
 
 // TemplateImages lists the image of every container of the pod template,
@@ -209,7 +210,7 @@ func DecodeTemplate(kind string, raw []byte, opts ...DecodeOption) (*Object, err
 func (o *Object) TemplateImages() ([]string, error) {
 	cs := o.Containers
 	if o.templateOnly {
-		names, err := decodeNames(o.Kind, o.templateJSON)
+		names, err := decodeNames(o.Kind, o.templateJSON, o.jsonOpts)
 		if err != nil {
 			return nil, err
 		}
@@ -223,18 +224,19 @@ func (o *Object) TemplateImages() ([]string, error) {
 }
 
 // decodeNames reads each container's name and image from a pod template of
-// kind (a Pod's spec); an absent or null template has none.
-func decodeNames(kind string, tmpl jsontext.Value) (*specNames, error) {
+// kind (a Pod's spec), decoded with opts; an absent or null template has
+// none.
+func decodeNames(kind string, tmpl jsontext.Value, opts []json.Options) (*specNames, error) {
 	var names specNames
 	if len(tmpl) == 0 || isNull(tmpl) {
 		return &names, nil
 	}
 	var err error
 	if kind == "Pod" {
-		err = json.Unmarshal(tmpl, &names)
+		err = json.Unmarshal(tmpl, &names, opts...)
 	} else {
 		var t templateNames
-		err = json.Unmarshal(tmpl, &t)
+		err = json.Unmarshal(tmpl, &t, opts...)
 		names = t.Spec
 	}
 	if err != nil {

@@ -271,4 +271,17 @@ func TestDecodeIsStrictUnlessPrevalidated(t *testing.T) {
 	if _, err := Decode("Pod", dup, Prevalidated()); err != nil {
 		t.Errorf("Prevalidated still checked duplicates: %v", err)
 	}
+	// The template's own decodes, the names and the typed template, are
+	// made with the same options.
+	dupSpec := []byte(`{"spec":{"containers":[{"name":"c","image":"x:1","image":"x:2"}],"hostname":"a","hostname":"b"}}`)
+	if _, err := Decode("Pod", dupSpec); err == nil {
+		t.Error("a duplicate member in the spec was accepted")
+	}
+	o, err = Decode("Pod", dupSpec, Prevalidated())
+	if err != nil {
+		t.Fatalf("Prevalidated still checked the spec's duplicates: %v", err)
+	}
+	if _, err := o.PodTemplate(); err != nil {
+		t.Errorf("Prevalidated: the typed template still checked duplicates: %v", err)
+	}
 }

@@ -55,6 +55,9 @@ type Object struct {
 	// templateOnly marks an Object from DecodeTemplate: its Containers
 	// were not read.
 	templateOnly bool
+	// jsonOpts are the options the template is decoded with: Decode's,
+	// so a Prevalidated template is not checked again.
+	jsonOpts []json.Options
 }
 
 // NewObject builds an Object from a typed pod template, for callers that
@@ -87,9 +90,9 @@ func (o *Object) PodTemplate() (*corev1.PodTemplateSpec, error) {
 	if len(o.templateJSON) > 0 && string(o.templateJSON) != "null" {
 		var err error
 		if o.Kind == "Pod" {
-			err = json.Unmarshal(o.templateJSON, &t.Spec)
+			err = json.Unmarshal(o.templateJSON, &t.Spec, o.jsonOpts...)
 		} else {
-			err = json.Unmarshal(o.templateJSON, t)
+			err = json.Unmarshal(o.templateJSON, t, o.jsonOpts...)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("decoding %s pod template: %w", o.Kind, readableJSONError(err, templatePointer(o.Kind)))
