@@ -434,13 +434,13 @@ func (h *harness) measure(ctx context.Context, name string, t *server, work unit
 	kubeKinds0 := h.kube.kindCounts()
 	kube0, owners0 := h.kube.requests.Load(), h.kube.owners.Load()
 	self0 := selfCPU()
-	busy0, _ := machineCPU()
+	busy0, steal0 := machineCPU()
 	start := time.Now()
 
 	tl := runOnce(h.o.duration)
 
 	elapsed := time.Since(start)
-	busy1, _ := machineCPU()
+	busy1, steal1 := machineCPU()
 	self1 := selfCPU()
 	cpu1, _ := procCPU(pid)
 	reg1, heads1 := h.reg.counts()
@@ -478,6 +478,7 @@ func (h *harness) measure(ctx context.Context, name string, t *server, work unit
 	}
 	r.HarnessCPUSeconds = (self1 - self0).Seconds()
 	r.OtherCPUSeconds = max(0, (busy1-busy0).Seconds()-r.ServerCPUSeconds-r.HarnessCPUSeconds)
+	r.StealCPUSeconds = (steal1 - steal0).Seconds()
 	r.Load1 = loadAverage()
 	return r
 }

@@ -100,6 +100,10 @@ type Result struct {
 	// OtherCPUSeconds is what the rest of the machine used meanwhile
 	// (other people's builds on a shared machine).
 	OtherCPUSeconds float64 `json:"other_cpu_seconds"`
+	// StealCPUSeconds is the CPU time the hypervisor took from this
+	// machine's processors meanwhile, for other guests. The processes it
+	// was taken from count it as their own, the server's CPU included.
+	StealCPUSeconds float64 `json:"steal_cpu_seconds"`
 	Load1           float64 `json:"load1"`
 }
 
@@ -194,7 +198,7 @@ func div(a, b float64) float64 {
 // printTable writes the results and ratios as aligned text.
 func printTable(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\tmode\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terr\tsrv CPU s\tCPU ms/req\tpeak RSS MiB\treg req\treg/req\tapi req\tharness CPU s\tother CPU s\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tmode\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terr\tsrv CPU s\tCPU ms/req\tpeak RSS MiB\treg req\treg/req\tapi req\tharness CPU s\tother CPU s\tsteal s\t")
 	for _, r := range rep.Results {
 		mode := r.Mode
 		switch r.Mode {
@@ -211,10 +215,10 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		mode += r.roundLabel()
 		errs := fmt.Sprint(r.Errors + r.Denied + r.Dropped)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.2f\t%.3f\t%.1f\t%d\t%.2f\t%d\t%.2f\t%.2f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.2f\t%.3f\t%.1f\t%d\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t\n",
 			r.Scenario, r.Target, mode, r.Throughput, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max,
 			errs, r.ServerCPUSeconds, r.ServerCPUMsPerRequest, r.ServerPeakRSSMiB, r.RegistryRequests,
-			div(float64(r.RegistryRequests), float64(max(r.Units, r.Requests))), r.KubeRequests, r.HarnessCPUSeconds, r.OtherCPUSeconds)
+			div(float64(r.RegistryRequests), float64(max(r.Units, r.Requests))), r.KubeRequests, r.HarnessCPUSeconds, r.OtherCPUSeconds, r.StealCPUSeconds)
 	}
 	tw.Flush()
 	if len(rep.Ratios) > 0 {
