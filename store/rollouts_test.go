@@ -126,8 +126,8 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 
 // TestRolloutsMigrationKeepsRecords: a store whose rollout records were
 // written before version 6 keeps every one, inherited counts included,
-// after it; the index nothing read is gone, and on SQLite the rows live in
-// the fingerprint's B-tree (no rowid).
+// after it, and so does every pin; the index nothing read is gone, and on
+// SQLite the rows of both tables live in their key's B-tree (no rowid).
 func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {
@@ -147,7 +147,10 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 					uid TEXT NOT NULL DEFAULT '', digests TEXT NOT NULL, decision_id TEXT NOT NULL, audit_seq INTEGER,
 					admitted_at INTEGER NOT NULL)`,
 					"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)",
-					"ALTER TABLE rollouts ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0"}
+					"ALTER TABLE rollouts ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0",
+					"DROP TABLE pins", `CREATE TABLE pins (
+					namespace TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, fingerprint TEXT NOT NULL,
+					digests TEXT NOT NULL, pinned_at INTEGER NOT NULL, PRIMARY KEY (namespace, kind, name))`}
 			}
 			back = append(back, "DELETE FROM schema_migrations WHERE version = 6")
 			for _, q := range back {
@@ -193,9 +196,18 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 			if err := db.SQL().QueryRowContext(ctx, q).Scan(&n); err != nil || n != 0 {
 				t.Errorf("rollouts_object: %d (%v), want it dropped", n, err)
 			}
+			for _, kind := range []string{"Deployment", "ReplicaSet"} { // the rollout's own pin and the inherited one
+				name := map[string]string{"Deployment": "checkout", "ReplicaSet": "checkout-1"}[kind]
+				pin, ok, err := db.GetPin(ctx, "shop", kind, name)
+				if err != nil || !ok || pin.Fingerprint != "fp-1" || !reflect.DeepEqual(pin.Digests, want.Digests) || !pin.PinnedAt.Equal(at) {
+					t.Errorf("the %s's pin after the migration: %+v, found %v, %v", kind, pin, ok, err)
+				}
+			}
 			if d == store.SQLite {
-				if _, err := db.SQL().ExecContext(ctx, "SELECT rowid FROM rollouts"); err == nil {
-					t.Error("rollouts still has a rowid")
+				for _, table := range []string{"rollouts", "pins"} {
+					if _, err := db.SQL().ExecContext(ctx, "SELECT rowid FROM "+table); err == nil {
+						t.Errorf("%s still has a rowid", table)
+					}
 				}
 			}
 		})
