@@ -126,8 +126,7 @@ func TestRolloutsPinsAndVerifications(t *testing.T) {
 
 // TestRolloutsMigrationKeepsRecords: a store whose rollout records were
 // written before version 6 keeps every one, inherited counts included,
-// after it, and so does every pin; the index nothing read is gone, and on
-// SQLite the rows of both tables live in their key's B-tree (no rowid).
+// after it, and the index nothing read is gone.
 func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {
@@ -139,21 +138,11 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Back to version 5's rollouts table.
-			back := []string{"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)"}
-			if d == store.SQLite {
-				back = []string{"DROP TABLE rollouts", `CREATE TABLE rollouts (
-					fingerprint TEXT PRIMARY KEY, namespace TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
-					uid TEXT NOT NULL DEFAULT '', digests TEXT NOT NULL, decision_id TEXT NOT NULL, audit_seq INTEGER,
-					admitted_at INTEGER NOT NULL)`,
-					"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)",
-					"ALTER TABLE rollouts ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0",
-					"DROP TABLE pins", `CREATE TABLE pins (
-					namespace TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, fingerprint TEXT NOT NULL,
-					digests TEXT NOT NULL, pinned_at INTEGER NOT NULL, PRIMARY KEY (namespace, kind, name))`}
-			}
-			back = append(back, "DELETE FROM schema_migrations WHERE version = 6")
-			for _, q := range back {
+			// Back to version 5.
+			for _, q := range []string{
+				"CREATE INDEX rollouts_object ON rollouts (namespace, kind, name, admitted_at)",
+				"DELETE FROM schema_migrations WHERE version = 6",
+			} {
 				if _, err := db.SQL().ExecContext(ctx, q); err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
@@ -162,10 +151,6 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 			want := store.Rollout{Fingerprint: "fp-1", Namespace: "shop", Kind: "Deployment", Name: "checkout", UID: "u-1",
 				Digests: map[string]string{"r/checkout:1": "sha256:01"}, DecisionID: "d-1", AdmittedAt: at}
 			if err := db.PutRollout(ctx, want); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.PutRollout(ctx, store.Rollout{Fingerprint: "fp-2", Namespace: "shop", Kind: "Pod", Name: "debug",
-				Digests: map[string]string{}, DecisionID: "d-2", AdmittedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.PutPin(ctx, "shop", "ReplicaSet", "checkout-1", store.Pin{Fingerprint: "fp-1", Digests: want.Digests, PinnedAt: at}); err != nil {
@@ -185,9 +170,6 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 			if !reflect.DeepEqual(got, want) || inherited != 1 {
 				t.Errorf("after the migration: %+v, %d inherited; want %+v, 1", got, inherited, want)
 			}
-			if _, _, ok, err := db.GetRollout(ctx, "fp-2"); err != nil || !ok {
-				t.Errorf("the second record after the migration: %v, found %v", err, ok)
-			}
 			var n int
 			q := "SELECT count(*) FROM pg_indexes WHERE indexname = 'rollouts_object'"
 			if d == store.SQLite {
@@ -195,20 +177,6 @@ func TestRolloutsMigrationKeepsRecords(t *testing.T) {
 			}
 			if err := db.SQL().QueryRowContext(ctx, q).Scan(&n); err != nil || n != 0 {
 				t.Errorf("rollouts_object: %d (%v), want it dropped", n, err)
-			}
-			for _, kind := range []string{"Deployment", "ReplicaSet"} { // the rollout's own pin and the inherited one
-				name := map[string]string{"Deployment": "checkout", "ReplicaSet": "checkout-1"}[kind]
-				pin, ok, err := db.GetPin(ctx, "shop", kind, name)
-				if err != nil || !ok || pin.Fingerprint != "fp-1" || !reflect.DeepEqual(pin.Digests, want.Digests) || !pin.PinnedAt.Equal(at) {
-					t.Errorf("the %s's pin after the migration: %+v, found %v, %v", kind, pin, ok, err)
-				}
-			}
-			if d == store.SQLite {
-				for _, table := range []string{"rollouts", "pins"} {
-					if _, err := db.SQL().ExecContext(ctx, "SELECT rowid FROM "+table); err == nil {
-						t.Errorf("%s still has a rowid", table)
-					}
-				}
 			}
 		})
 	}
