@@ -18,6 +18,10 @@ import (
 
 // value is f as OPA reads input.shipgate.
 func (f *Facts) value() (ast.Value, error) {
+	labels, err := labelsTerm(f.Namespace.Labels)
+	if err != nil {
+		return nil, err
+	}
 	images := make([]*ast.Term, len(f.Images))
 	for i := range f.Images {
 		t, err := f.Images[i].term()
@@ -29,7 +33,7 @@ func (f *Facts) value() (ast.Value, error) {
 	return ast.NewObject(
 		member("namespace", ast.ObjectTerm(
 			member("name", str(f.Namespace.Name)),
-			member("labels", labelsTerm(f.Namespace.Labels)),
+			member("labels", labels),
 		)),
 		member("workload", ast.ObjectTerm(
 			member("kind", str(f.Workload.Kind)),
@@ -126,16 +130,20 @@ var factNames = func() map[string]*ast.Term {
 // values are safe for the same reason as factNames.
 var predicates = &predicateCache{m: map[string]*ast.Term{}}
 
-// maxPredicates bounds the cache; a full cache starts over.
-const maxPredicates = 512
+// maxPredicateBytes bounds the JSON the cache holds the values of; a full
+// cache starts over. An OPA value takes up to some 25 times its JSON (an
+// array of empty objects), so 64 KiB of predicates is at most a few MiB,
+// and some hundreds of test-result predicates.
+const maxPredicateBytes = 64 << 10
 
-// maxCachedPredicate is the largest predicate kept, in bytes: a large
+// maxCachedPredicate is the largest predicate kept, in bytes: a larger
 // one is parsed each time rather than held.
-const maxCachedPredicate = 16 << 10
+const maxCachedPredicate = 4 << 10
 
 type predicateCache struct {
-	mu sync.RWMutex
-	m  map[string]*ast.Term
+	mu    sync.RWMutex
+	m     map[string]*ast.Term
+	bytes int // the length of the keys of m
 }
 
 func (c *predicateCache) value(raw []byte) (*ast.Term, error) {
@@ -152,10 +160,14 @@ func (c *predicateCache) value(raw []byte) (*ast.Term, error) {
 	t = ast.NewTerm(v)
 	if len(raw) <= maxCachedPredicate {
 		c.mu.Lock()
-		if len(c.m) >= maxPredicates {
+		if c.bytes+len(raw) > maxPredicateBytes {
 			clear(c.m)
+			c.bytes = 0
 		}
-		c.m[string(raw)] = t
+		if _, ok := c.m[string(raw)]; !ok {
+			c.m[string(raw)] = t
+			c.bytes += len(raw)
+		}
 		c.mu.Unlock()
 	}
 	return t, nil
@@ -216,14 +228,27 @@ func arrayOrNull(isNil bool, ts []*ast.Term) *ast.Term {
 	return ast.ArrayTerm(ts...)
 }
 
-// labelsTerm is a map[string]string as JSON has it: null when nil.
-func labelsTerm(m map[string]string) *ast.Term {
+// labelsTerm is a map[string]string as JSON has it: null when nil. Two
+// keys that differ only in invalid bytes are one key once those are
+// replaced; JSON would hold it twice, which the parser refuses, and so
+// does labelsTerm (an OPA object must not hold a key twice).
+func labelsTerm(m map[string]string) (*ast.Term, error) {
 	if m == nil {
-		return ast.NullTerm()
+		return ast.NullTerm(), nil
 	}
 	pairs := make([][2]*ast.Term, 0, len(m))
+	var fixed map[string]bool
 	for k, v := range m {
+		if !utf8.ValidString(k) && fixed == nil {
+			fixed = make(map[string]bool, len(m))
+			for k := range m {
+				fixed[string(str(k).Value.(ast.String))] = true
+			}
+			if len(fixed) < len(m) {
+				return nil, fmt.Errorf("namespace label %q is another label's name once its invalid UTF-8 is replaced", str(k).Value)
+			}
+		}
 		pairs = append(pairs, [2]*ast.Term{str(k), str(v)})
 	}
-	return ast.ObjectTerm(pairs...)
+	return ast.ObjectTerm(pairs...), nil
 }

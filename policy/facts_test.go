@@ -20,22 +20,27 @@ func TestFactsValueIsTheJSONRoundTrip(t *testing.T) {
 	for range 500 {
 		cases = append(cases, randomFacts(rng))
 	}
+	refused := 0
 	for i, f := range cases {
+		var want ast.Value
 		raw, err := json.Marshal(f)
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			want, err = parseJSON(raw)
 		}
-		want, err := parseJSON(raw)
-		if err != nil {
-			t.Fatalf("case %d: parsing %s: %v", i, raw, err)
+		got, gotErr := f.value()
+		if (err != nil) != (gotErr != nil) {
+			t.Fatalf("case %d: through JSON the error is %v, directly %v", i, err, gotErr)
 		}
-		got, err := f.value()
 		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
+			refused++
+			continue
 		}
 		if ast.Compare(got, want) != 0 {
 			t.Fatalf("case %d:\n got %v\nwant %v", i, got, want)
 		}
+	}
+	if refused == 0 || refused > len(cases)/2 {
+		t.Fatalf("%d of %d cases refused: the cases do not cover both outcomes", refused, len(cases))
 	}
 }
 
@@ -52,6 +57,14 @@ func TestFactsValueRefusesABadPredicate(t *testing.T) {
 	if _, err := in.Value(); err == nil {
 		t.Fatal("Input.Value accepted a predicate that is not JSON")
 	}
+}
+
+// predicateShapes are predicates as they may arrive, the last few not
+// JSON at all.
+var predicateShapes = []string{
+	``, `null`, ` {"result":"PASSED"} `, `{"result":"FAILED","tests":[1,2.5e3,"x",-0,1E2,1.0]}`,
+	`{"html":"<&>","sep":"\u2028","esc":"\ud83d\ude00"}`, `[]`, `"text"`, `true`, `{"a":{"b":[{},[],null]}}`,
+	`{"result": PASSED}`, `{"a":1,"a":2}`, `{"a":1} {}`, "\"\xff\"", `"\ud800"`, `1e999999999999`,
 }
 
 func fullFacts() Facts {
@@ -108,6 +121,14 @@ func randomFacts(rng *rand.Rand) Facts {
 		for range rng.IntN(3) {
 			f.Namespace.Labels["k"+string(rune('a'+rng.IntN(26)))] = s()
 		}
+		switch rng.IntN(8) {
+		case 0: // a key with an invalid byte
+			f.Namespace.Labels["team\xff"] = s()
+		case 1: // two keys that are one once the invalid bytes are replaced
+			f.Namespace.Labels["team\xff"], f.Namespace.Labels["team\xfe"] = s(), s()
+		case 2: // and a valid key that is that one
+			f.Namespace.Labels["team\xff"], f.Namespace.Labels["team\ufffd"] = s(), s()
+		}
 	}
 	if rng.IntN(4) > 0 {
 		f.Images = []ImageFacts{}
@@ -118,6 +139,9 @@ func randomFacts(rng *rand.Rand) Facts {
 		}
 		im := ImageFacts{Ref: s(), Normalized: s(), Tag: s(), Digest: s(), Containers: ss(), TrustPolicy: s(),
 			Verified: rng.IntN(2) == 0, SignedDigest: s(), Stale: rng.IntN(2) == 0, Authorities: ss(), Errors: ss()}
+		if rng.IntN(4) == 0 {
+			im.Signers = []SignerFacts{} // empty, not nil: still left out
+		}
 		for range rng.IntN(3) {
 			im.Signers = append(im.Signers, SignerFacts{Name: s(), KeyID: s(), Subject: s(), Issuer: s()})
 		}
@@ -129,9 +153,7 @@ func randomFacts(rng *rand.Rand) Facts {
 				im.Attestations = []AttestationFacts{}
 			}
 			a := AttestationFacts{PredicateType: s(), Authority: s(), SignedAt: s()}
-			if rng.IntN(2) == 0 {
-				a.Predicate = json.RawMessage(`{"result":"FAILED","tests":[1,2.5e3,"x"]}`)
-			}
+			a.Predicate = json.RawMessage(predicateShapes[rng.IntN(len(predicateShapes))])
 			im.Attestations = append(im.Attestations, a)
 		}
 		f.Images = append(f.Images, im)
@@ -140,8 +162,8 @@ func randomFacts(rng *rand.Rand) Facts {
 }
 
 // TestPredicateCache: a predicate seen before gives the same value, from
-// any number of goroutines at once, and the cache never holds more than
-// maxPredicates.
+// any number of goroutines at once; the cache never holds more than
+// maxPredicateBytes of predicates, nor one over maxCachedPredicate.
 func TestPredicateCache(t *testing.T) {
 	t.Parallel()
 	c := &predicateCache{m: map[string]*ast.Term{}}
@@ -171,13 +193,24 @@ func TestPredicateCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range maxPredicates + 10 {
-		if _, err := c.value(fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+	for i := range maxPredicateBytes / 100 {
+		if _, err := c.value(fmt.Appendf(nil, `{"n":%d,"pad":"%090d"}`, i, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(c.m); n > maxPredicates || n == 0 {
-		t.Fatalf("the cache holds %d predicates, want 1..%d", n, maxPredicates)
+	held := 0
+	for k := range c.m {
+		held += len(k)
+	}
+	if held > maxPredicateBytes || held != c.bytes || len(c.m) == 0 {
+		t.Fatalf("the cache holds %d bytes of predicates (it counts %d), want 1..%d", held, c.bytes, maxPredicateBytes)
+	}
+	big := fmt.Appendf(nil, `{"pad":"%0*d"}`, maxCachedPredicate, 0)
+	if _, err := c.value(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.m[string(big)]; ok {
+		t.Fatal("a predicate over maxCachedPredicate was kept")
 	}
 	if _, err := c.value([]byte(`{"n":`)); err == nil {
 		t.Fatal("a predicate that is not JSON was accepted")

@@ -114,7 +114,8 @@ var shipgateKey = ast.StringTerm("shipgate")
 // Value parses the review once and returns the input as an OPA value, ready
 // for rego.EvalParsedInput: evaluating several policy sets reuses it. The
 // review must be a JSON object; its own "shipgate" key, if it had one, is
-// replaced.
+// replaced. The value is read-only: parts of it (member names, attestation
+// predicates) are shared with other inputs, as OPA's interned terms are.
 func (in *Input) Value() (ast.Value, error) {
 	return in.value(false)
 }
