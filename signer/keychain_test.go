@@ -2,6 +2,7 @@ package signer_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,7 +132,6 @@ func TestPullSecretsTriedInTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	pulls := signer.NewPullSecrets(client, nil)
-	v := signer.New(cfg.Verification, compile(t, cfg))
 	verify := func(v *signer.Verifier, ref string, secrets ...string) *signer.Result {
 		kc, key, err := pulls.For(t.Context(), "team", "", secrets)
 		if err != nil {
@@ -142,16 +142,16 @@ func TestPullSecretsTriedInTurn(t *testing.T) {
 
 	for _, r := range []string{host + "/private/app@" + digest, ref} {
 		before := refused.Load()
-		if res := verify(v, r, "a-stale", "b-current"); !res.Verified {
+		if res := verify(signer.New(cfg.Verification, compile(t, cfg)), r, "a-stale", "b-current"); !res.Verified {
 			t.Errorf("%s with a stale and a current pull secret: %q", r, res.Errors)
 		}
 		if refused.Load() == before {
 			t.Errorf("%s: the registry refused nothing, so the stale secret was never tried first", r)
 		}
 	}
-	// Verifiers of their own, whose caches do not hold the verdict. The
-	// pod's order is the order tried: the current secret first, nothing
-	// refused.
+	// Verifiers of their own, whose caches do not hold the verdict and
+	// which remember no credential. The pod's order is the order tried:
+	// the current secret first, nothing refused.
 	before := refused.Load()
 	if res := verify(signer.New(cfg.Verification, compile(t, cfg)), host+"/private/app@"+digest, "b-current", "a-stale"); !res.Verified || refused.Load() != before {
 		t.Errorf("with the current pull secret named first: verified=%v %q, %d requests refused, want none", res.Verified, res.Errors, refused.Load()-before)
@@ -161,4 +161,61 @@ func TestPullSecretsTriedInTurn(t *testing.T) {
 	if res.Verified || !strings.Contains(strings.Join(res.Errors, ";"), "registry "+host+" refused each of the 2 credentials") {
 		t.Errorf("with two refused pull secrets: verified=%v %q, want both named as refused", res.Verified, res.Errors)
 	}
+}
+
+// TestWorkingCredentialRemembered: once the registry has refused the first
+// of two matching pull secrets and accepted the second, later admissions
+// with the same secrets send the second first, and nothing is refused.
+// When the registry then refuses that one (its password changed there),
+// the others are tried again from the first.
+func TestWorkingCredentialRemembered(t *testing.T) {
+	imgs := signedtest.New(t)
+	ref, _ := imgs.Push(t, "private/app", "1", signer.TestsPassed)
+	host := imgs.Registry.Host
+	var accepted atomic.Pointer[string]
+	basic := func(pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:"+pass))
+	}
+	accepted.Store(new(basic("two")))
+	var refused atomic.Int64
+	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") == *accepted.Load() {
+			return false
+		}
+		if r.Header.Get("Authorization") != "" {
+			refused.Add(1)
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return true
+	})
+	client, _ := kubetest.New(regcred("a", host, "robot", "one"), regcred("b", host, "robot", "two"))
+	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\n"+imgs.TrustYAML(t, "test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls := signer.NewPullSecrets(client, nil)
+	v := signer.New(cfg.Verification, compile(t, cfg))
+	admit := func(step string, wantRefused int64) {
+		t.Helper()
+		kc, key, err := pulls.For(t.Context(), "team", "", []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := refused.Load()
+		res := v.Verify(t.Context(), signer.Request{Images: []string{ref}, Trust: []string{"test"}, Keychain: kc, KeychainKey: key})[0]
+		if !res.Verified {
+			t.Fatalf("%s: not verified: %q", step, res.Errors)
+		}
+		if got := refused.Load() - before; got != wantRefused {
+			t.Errorf("%s: %d requests refused, want %d", step, got, wantRefused)
+		}
+	}
+	admit("first admission, a tried first", 1)
+	for i := range 3 {
+		admit(fmt.Sprintf("admission %d, b remembered", i+2), 0)
+	}
+	accepted.Store(new(basic("one"))) // b's password changed at the registry
+	admit("b refused, a tried again", 1)
+	admit("a first again", 0)
 }

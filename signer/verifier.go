@@ -44,6 +44,10 @@ type Verifier struct {
 	cache  *cache
 	tags   *lru.Cache // normalised tag reference → last digest it resolved to
 	parsed *lru.Cache // reference as written → parsedRef
+	// worked remembers, by keychain key and repository, which of several
+	// matching credentials the registry last accepted (see Alternates),
+	// when it was not the first.
+	worked *lru.Cache
 	flight singleflight.Group
 	cfg    config.Verification
 	opts   options
@@ -114,6 +118,7 @@ func New(cfg config.Verification, t *Trust, opts ...Option) *Verifier {
 		cache:  newCache(size),
 		tags:   lru.New(size),
 		parsed: lru.New(min(size, maxParsed)),
+		worked: lru.New(maxWorked),
 		cfg:    cfg,
 		opts:   o,
 	}
@@ -226,26 +231,78 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 		res.Errors = append(res.Errors, err.Error())
 		return res
 	}
-	got := v.verifyWith(acc, req, img, repo, p, *res)
 	alts, ok := req.Keychain.(Alternates)
-	for n := 1; ok && got.refused; n++ {
+	if !ok {
+		return v.verifyWith(acc, req, img, repo, p, *res)
+	}
+	// Each credential that matches the image in turn, until one is not
+	// refused; the one that last worked for this keychain and repository
+	// first (worked), so a stale secret named before a current one costs
+	// one refused request, not one per admission.
+	memo := req.KeychainKey + "|" + repo.Name()
+	first := 0
+	if n, ok := v.worked.Get(memo); ok {
+		first = n.(int)
+	}
+	// try verifies with candidate n; false when the keychain has no n-th.
+	// A puller that cannot be made ends the search with its error.
+	var pullErr error
+	try := func(n int) (*Result, bool) {
+		if n == 0 {
+			return v.verifyWith(acc, req, img, repo, p, *res), true
+		}
 		kc, more := alts.Alternate(repo, n)
 		if !more {
-			if n > 1 {
-				got.Errors = append(got.Errors, fmt.Sprintf("registry %s refused each of the %d credentials that match %s", repo.RegistryStr(), n, repo.Name()))
-			}
-			break
+			return nil, false
 		}
 		key := fmt.Sprintf("%s|%d", req.KeychainKey, n)
 		pl, err := v.reg.puller(key, kc)
 		if err != nil {
-			got.Errors = append(got.Errors, err.Error())
+			pullErr = err
+			return nil, true
+		}
+		return v.verifyWith(access{ctx: ctx, puller: pl, key: key}, req, img, repo, p, *res), true
+	}
+	var got *Result
+	tried, used := 0, 0
+	if first > 0 {
+		if r, more := try(first); more && pullErr == nil {
+			got, tried, used = r, 1, first
+		} else {
+			first, pullErr = 0, nil // the keychain no longer has it
+		}
+	}
+	for n := 0; got == nil || got.refused; n++ {
+		if n == first && got != nil {
+			continue
+		}
+		r, more := try(n)
+		if pullErr != nil {
+			got.Errors = append(got.Errors, pullErr.Error()) // n > 0: got holds a refusal
+			return got
+		}
+		if !more {
+			if tried > 1 {
+				got.Errors = append(got.Errors, fmt.Sprintf("registry %s refused each of the %d credentials that match %s", repo.RegistryStr(), tried, repo.Name()))
+			}
 			break
 		}
-		got = v.verifyWith(access{ctx: ctx, puller: pl, key: key}, req, img, repo, p, *res)
+		got, used = r, n
+		tried++
+	}
+	switch {
+	case got.refused || used == 0:
+		v.worked.Remove(memo)
+	case used != first:
+		v.worked.Add(memo, used)
 	}
 	return got
 }
+
+// maxWorked bounds the credentials remembered as having worked: one per
+// keychain and repository where the first credential was refused, which a
+// healthy cluster has few of.
+const maxWorked = 1024
 
 // verifyWith resolves img and verifies its digest with the credentials of
 // acc, filling in a copy of res, the reference's facts so far.
