@@ -85,12 +85,19 @@ func TestRefusedAccessIsNotSharedAcrossCredentials(t *testing.T) {
 // that carried credentials (a client's first request, its ping, carries
 // none).
 func privateRegistry(t *testing.T) (imgs *signedtest.Images, ref, digest string, refused *atomic.Int64) {
+	var pass atomic.Pointer[string]
+	pass.Store(new("s3cret"))
+	return privateRegistryAccepting(t, &pass)
+}
+
+// privateRegistryAccepting is privateRegistry accepting user robot with
+// whatever password pass holds at each request.
+func privateRegistryAccepting(t *testing.T, pass *atomic.Pointer[string]) (imgs *signedtest.Images, ref, digest string, refused *atomic.Int64) {
 	imgs = signedtest.New(t)
 	ref, digest = imgs.Push(t, "private/app", "1", signer.TestsPassed)
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
 	refused = new(atomic.Int64)
 	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Header.Get("Authorization") == want {
+		if r.Header.Get("Authorization") == "Basic "+base64.StdEncoding.EncodeToString([]byte("robot:"+*pass.Load())) {
 			return false
 		}
 		if r.Header.Get("Authorization") != "" {
@@ -169,26 +176,10 @@ func TestPullSecretsTriedInTurn(t *testing.T) {
 // When the registry then refuses that one (its password changed there),
 // the others are tried again from the first.
 func TestWorkingCredentialRemembered(t *testing.T) {
-	imgs := signedtest.New(t)
-	ref, _ := imgs.Push(t, "private/app", "1", signer.TestsPassed)
-	host := imgs.Registry.Host
 	var accepted atomic.Pointer[string]
-	basic := func(pass string) string {
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:"+pass))
-	}
-	accepted.Store(new(basic("two")))
-	var refused atomic.Int64
-	imgs.Registry.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Header.Get("Authorization") == *accepted.Load() {
-			return false
-		}
-		if r.Header.Get("Authorization") != "" {
-			refused.Add(1)
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return true
-	})
+	accepted.Store(new("two"))
+	imgs, ref, _, refused := privateRegistryAccepting(t, &accepted)
+	host := imgs.Registry.Host
 	client, _ := kubetest.New(regcred("a", host, "robot", "one"), regcred("b", host, "robot", "two"))
 	cfg, err := config.Parse("gateway.yaml", []byte("apiVersion: shipgate.dev/v1alpha1\nkind: GatewayConfig\n"+imgs.TrustYAML(t, "test")))
 	if err != nil {
@@ -215,7 +206,7 @@ func TestWorkingCredentialRemembered(t *testing.T) {
 	for i := range 3 {
 		admit(fmt.Sprintf("admission %d, b remembered", i+2), 0)
 	}
-	accepted.Store(new(basic("one"))) // b's password changed at the registry
+	accepted.Store(new("one")) // b's password changed at the registry
 	admit("b refused, a tried again", 1)
 	admit("a first again", 0)
 }
