@@ -241,8 +241,9 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 	// one refused request, not one per admission.
 	memo := req.KeychainKey + "|" + repo.Name()
 	first := 0
-	if n, ok := v.worked.Get(memo); ok {
-		first = n.(int)
+	remembered, known := v.worked.Get(memo)
+	if known {
+		first = remembered.(int)
 	}
 	// try verifies with candidate n; false when the keychain has no n-th.
 	// A puller that cannot be made ends the search with its error.
@@ -292,7 +293,9 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 	}
 	switch {
 	case got.refused || used == 0:
-		v.worked.Remove(memo)
+		if known {
+			v.worked.Remove(memo)
+		}
 	case used != first:
 		v.worked.Add(memo, used)
 	}
