@@ -27,9 +27,14 @@ const walFinishFrames = 256
 const walAutoCheckpoint = 65536
 
 // writerCacheKiB is the SQLite page cache of the writer's connection:
-// 32 MiB holds the hot index pages of a log of a few million records, so
-// appends rarely read a page back from the file (SQLite's default is 2 MiB).
-const writerCacheKiB = 32 * 1024
+// 2 MiB, SQLite's default. It was 32 MiB, to keep more index pages of a
+// large log, but BenchmarkAppend did not tell 2, 8 and 32 MiB apart, and
+// the cache filled, and stayed resident, as soon as admissions touched
+// older records: in the memory scenario's re-admission of 1,000
+// Deployments the process peaked at 176-179 MiB with 32 MiB, 160 MiB with
+// 8 MiB and 149 MiB with 2 MiB, and took 10.0-10.5, 9.8 and 7.4 ms per
+// admission (docs/performance.md).
+const writerCacheKiB = 2 * 1024
 
 // walCheckpoints moves SQLite's WAL checkpoints off the append path. A
 // goroutine runs a PASSIVE checkpoint (which never blocks the writer) on
