@@ -35,9 +35,9 @@ import (
 //   - the credentials of every key that matches an image are its
 //     candidates, keys in reverse lexical order (a longer key for a host
 //     before a shorter one) and, for a key in several secrets, in the
-//     secrets' order; the same credentials twice count once. Resolve gives
-//     the first; Verify tries the others in turn when the registry refuses
-//     it (matching, pullChain);
+//     secrets' order; the same credentials twice count once. pullChain's
+//     Resolve gives the first; Verify tries the others in turn when the
+//     registry refuses it (matching, pullChain);
 //   - an image no key matches is read anonymously (authn.Anonymous).
 //
 // A secret holding malformed JSON or an "auth" field that is not
@@ -234,20 +234,9 @@ func splitPullHost(hostport string) (host, port string) {
 	return host, port
 }
 
-// pullKeys is the keychain pullKeychain builds, sorted in reverse lexical
-// order of key.
+// pullKeys are the keys pullKeychain builds, sorted in reverse lexical
+// order of key; pullChain gives their credentials.
 type pullKeys []pullKey
-
-var _ authn.Keychain = pullKeys(nil)
-
-// Resolve returns the credentials of the first key matching target, or
-// authn.Anonymous.
-func (ks pullKeys) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	if m := ks.matching(target, 1); len(m) > 0 {
-		return m[0].auth, nil
-	}
-	return authn.Anonymous, nil
-}
 
 // matching returns up to limit keys that match target (every one when
 // limit is 0), in order, with different credentials.

@@ -204,7 +204,7 @@ func TestPullKeychainMatching(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pullKeychain: %v", err)
 			}
-			if got := resolvePull(t, kc, tc.repo); got != tc.want {
+			if got := resolvePull(t, pullChain{keys: kc}, tc.repo); got != tc.want {
 				t.Errorf("credentials for %s: %q, want %q", tc.repo, got, tc.want)
 			}
 		})
@@ -248,7 +248,7 @@ func TestPullKeychainAuthField(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pullKeychain: %v", err)
 			}
-			if got := resolvePull(t, kc, "r.io/app"); got != tc.want {
+			if got := resolvePull(t, pullChain{keys: kc}, "r.io/app"); got != tc.want {
 				t.Errorf("credentials: %q, want %q", got, tc.want)
 			}
 		})
@@ -322,7 +322,7 @@ func TestPullKeychainSpellingsInOneSecret(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pullKeychain: %v", err)
 		}
-		seen[resolvePull(t, kc, "r.io/app")]++
+		seen[resolvePull(t, pullChain{keys: kc}, "r.io/app")]++
 	}
 	if len(seen) != 1 {
 		t.Errorf("50 builds gave %v, want one answer", seen)

@@ -235,60 +235,60 @@ func (v *Verifier) verifyRef(ctx context.Context, trust *Trust, req Request, ref
 	if !ok {
 		return v.verifyWith(acc, req, img, repo, p, *res)
 	}
-	// Each credential that matches the image in turn, until one is not
-	// refused; the one that last worked for this keychain and repository
-	// first (worked), so a stale secret named before a current one costs
-	// one refused request, not one per admission.
+	return v.verifyAlternates(ctx, acc, alts, req, img, repo, p, res)
+}
+
+// verifyAlternates verifies with each credential alts holds for repo in
+// turn, until one is not refused: the one that last worked for this
+// keychain and repository first (worked), so a stale secret named before a
+// current one costs one refused request, not one per admission; then the
+// others from the first. acc gives the first credential.
+func (v *Verifier) verifyAlternates(ctx context.Context, acc access, alts Alternates, req Request, img workload.Image, repo name.Repository, p *trustPolicy, res *Result) *Result {
 	memo := req.KeychainKey + "|" + repo.Name()
 	first := 0
 	remembered, known := v.worked.Get(memo)
 	if known {
-		first = remembered.(int)
+		if _, still := alts.Alternate(repo, remembered.(int)); still {
+			first = remembered.(int)
+		}
 	}
-	// try verifies with candidate n; false when the keychain has no n-th.
-	// A puller that cannot be made ends the search with its error.
-	var pullErr error
-	try := func(n int) (*Result, bool) {
-		if n == 0 {
-			return v.verifyWith(acc, req, img, repo, p, *res), true
+	// order(i) is the i-th candidate tried: first, then 0, 1, … without it.
+	order := func(i int) int {
+		switch {
+		case first == 0:
+			return i
+		case i == 0:
+			return first
+		case i <= first:
+			return i - 1
 		}
-		kc, more := alts.Alternate(repo, n)
-		if !more {
-			return nil, false
-		}
-		key := fmt.Sprintf("%s|%d", req.KeychainKey, n)
-		pl, err := v.reg.puller(key, kc)
-		if err != nil {
-			pullErr = err
-			return nil, true
-		}
-		return v.verifyWith(access{ctx: ctx, puller: pl, key: key}, req, img, repo, p, *res), true
+		return i
 	}
 	var got *Result
 	tried, used := 0, 0
-	if first > 0 {
-		if r, more := try(first); more && pullErr == nil {
-			got, tried, used = r, 1, first
-		} else {
-			first, pullErr = 0, nil // the keychain no longer has it
-		}
-	}
-	for n := 0; got == nil || got.refused; n++ {
-		if n == first && got != nil {
-			continue
-		}
-		r, more := try(n)
-		if pullErr != nil {
-			got.Errors = append(got.Errors, pullErr.Error()) // n > 0: got holds a refusal
-			return got
-		}
-		if !more {
-			if tried > 1 {
-				got.Errors = append(got.Errors, fmt.Sprintf("registry %s refused each of the %d credentials that match %s", repo.RegistryStr(), tried, repo.Name()))
+	for i := 0; got == nil || got.refused; i++ {
+		n := order(i)
+		a := acc
+		if n > 0 {
+			kc, more := alts.Alternate(repo, n)
+			if !more {
+				if tried > 1 {
+					got.Errors = append(got.Errors, fmt.Sprintf("registry %s refused each of the %d credentials that match %s", repo.RegistryStr(), tried, repo.Name()))
+				}
+				break
 			}
-			break
+			key := fmt.Sprintf("%s|%d", req.KeychainKey, n)
+			pl, err := v.reg.puller(key, kc)
+			if err != nil { // ends the search with its error
+				if got == nil {
+					got = new(*res)
+				}
+				got.Errors = append(got.Errors, err.Error())
+				return got
+			}
+			a = access{ctx: ctx, puller: pl, key: key}
 		}
-		got, used = r, n
+		got, used = v.verifyWith(a, req, img, repo, p, *res), n
 		tried++
 	}
 	switch {
