@@ -12,15 +12,24 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/shipgate/shipgate/internal/gcfloor"
 	"github.com/shipgate/shipgate/server"
 )
 
+// serveOptions are what `shipgate serve` runs with: the server's options
+// and the process's GC heap floor (internal/gcfloor), in bytes, 0 for none.
+type serveOptions struct {
+	server.Options
+	HeapFloor uint64
+}
+
 // newServeCommand builds `shipgate serve`; run receives the parsed options
 // so a test can check them without starting a server.
-func newServeCommand(run func(context.Context, server.Options) error) *cobra.Command {
-	var opts server.Options
-	var logLevel, debugAddr string
+func newServeCommand(run func(context.Context, serveOptions) error) *cobra.Command {
+	var opts serveOptions
+	var logLevel, debugAddr, heapFloor string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the admission webhooks over HTTPS",
@@ -37,6 +46,17 @@ configuration is written there as ca.crt.`,
 				return err
 			}
 			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			floor, err := parseHeapFloor(heapFloor)
+			if err != nil {
+				return err
+			}
+			// An explicit GC percent is the operator's: the floor
+			// would overwrite it after the first collection.
+			if gogc := os.Getenv("GOGC"); floor > 0 && gogc != "" {
+				opts.Logger.Info("GOGC is set in the environment: --gc-heap-floor is not applied", "GOGC", gogc)
+				floor = 0
+			}
+			opts.HeapFloor = floor
 			if debugAddr != "" {
 				if err := serveProfiles(cmd.Context(), debugAddr, opts.Logger); err != nil {
 					return err
@@ -57,6 +77,7 @@ configuration is written there as ca.crt.`,
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster config inside a Pod, none outside)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 0, "time in-flight requests get on SIGTERM (default 25s)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&heapFloor, "gc-heap-floor", "64Mi", "heap size below which the Go runtime does not collect, e.g. 64Mi; 0 collects at GOGC=100 always; ignored when GOGC is set (docs/operations.md)")
 	f.StringVar(&debugAddr, "debug-addr", "", "plain-HTTP address for Go's profiles (/debug/pprof/), e.g. 127.0.0.1:6060; off by default, never expose it beyond loopback")
 	return cmd
 }
@@ -87,8 +108,22 @@ func serveProfiles(ctx context.Context, addr string, log *slog.Logger) error {
 	return nil
 }
 
-func runServe(ctx context.Context, opts server.Options) error {
-	s, err := server.New(opts)
+// parseHeapFloor reads --gc-heap-floor, a Kubernetes quantity of bytes.
+func parseHeapFloor(s string) (uint64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("--gc-heap-floor %q: %w", s, err)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n < 0 {
+		return 0, fmt.Errorf("--gc-heap-floor %q: want a whole number of bytes, 0 or more, such as 64Mi", s)
+	}
+	return uint64(n), nil
+}
+
+func runServe(ctx context.Context, opts serveOptions) error {
+	defer gcfloor.Start(opts.HeapFloor, opts.Logger).Stop()
+	s, err := server.New(opts.Options)
 	if err != nil {
 		return err
 	}
