@@ -24,7 +24,8 @@
 // started at a fixed rate R whether or not earlier ones were answered, so
 // queueing shows in the latency; latency counts from the scheduled start).
 // The harness reports throughput, latency percentiles, errors, the server
-// process's CPU seconds and peak RSS (/proc), registry requests, and its own
+// process's CPU seconds and peak RSS (/proc), its garbage collections (its
+// /metrics), registry requests, and its own
 // CPU, as a table and as JSON. shipgate runs from a copy of its binary, so
 // that its RSS is that of a binary read from disk, not of one the linker
 // has just written.

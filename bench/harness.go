@@ -336,7 +336,7 @@ func (h *harness) coldScenario(ctx context.Context) error {
 		return nil
 	}
 	n := min(h.o.cosignImages, h.o.coldPool)
-	res := Result{Scenario: cold, Target: "cosign", Mode: "sequential", Clients: 1}
+	res := Result{Scenario: cold, Target: "cosign", Mode: "sequential", Clients: 1, GCCycles: -1}
 	var lat []time.Duration
 	start := time.Now()
 	reg0, heads0 := h.reg.counts()
@@ -428,6 +428,7 @@ func (h *harness) measure(ctx context.Context, name string, t *server, work unit
 		runOnce(h.o.warmup)
 	}
 	reset := name != memory && resetPeak(pid)
+	gc0, gcOK := gcCycles(ctx, c.http, t)
 	cpu0, _ := procCPU(pid)
 	reg0, heads0 := h.reg.counts()
 	kinds0 := h.reg.kindCounts()
@@ -445,8 +446,12 @@ func (h *harness) measure(ctx context.Context, name string, t *server, work unit
 	cpu1, _ := procCPU(pid)
 	reg1, heads1 := h.reg.counts()
 	rss, peak, _ := procMemory(pid)
+	gc1, gcOK1 := gcCycles(ctx, c.http, t)
 
-	r := Result{Scenario: name, Target: t.name, Mode: "closed", Clients: clients, PeakReset: reset}
+	r := Result{Scenario: name, Target: t.name, Mode: "closed", Clients: clients, PeakReset: reset, GCCycles: -1}
+	if gcOK && gcOK1 {
+		r.GCCycles = gc1 - gc0
+	}
 	if open {
 		r.Mode, r.Clients, r.Rate = "open", 0, rate
 	}

@@ -81,6 +81,10 @@ type Result struct {
 	ServerPeakRSSMiB float64 `json:"server_peak_rss_mib"`
 	ServerRSSMiB     float64 `json:"server_rss_mib,omitempty"`
 	PeakReset        bool    `json:"peak_reset"`
+	// GCCycles is how many garbage collections the server completed
+	// during the run, from its /metrics; -1 when it could not be read
+	// (cosign, or a server without the metric).
+	GCCycles int64 `json:"gc_cycles"`
 	// RegistryRequests is how many HTTP requests the loopback registry
 	// served during the run; RegistryHeads the manifest HEADs among them
 	// (tag resolutions).
@@ -198,7 +202,7 @@ func div(a, b float64) float64 {
 // printTable writes the results and ratios as aligned text.
 func printTable(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\tmode\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terr\tsrv CPU s\tCPU ms/req\tpeak RSS MiB\treg req\treg/req\tapi req\tharness CPU s\tother CPU s\tsteal s\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tmode\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terr\tsrv CPU s\tCPU ms/req\tpeak RSS MiB\tGCs\treg req\treg/req\tapi req\tharness CPU s\tother CPU s\tsteal s\t")
 	for _, r := range rep.Results {
 		mode := r.Mode
 		switch r.Mode {
@@ -215,9 +219,13 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		mode += r.roundLabel()
 		errs := fmt.Sprint(r.Errors + r.Denied + r.Dropped)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.2f\t%.3f\t%.1f\t%d\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t\n",
+		gcs := "—"
+		if r.GCCycles >= 0 {
+			gcs = fmt.Sprint(r.GCCycles)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.2f\t%.3f\t%.1f\t%s\t%d\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t\n",
 			r.Scenario, r.Target, mode, r.Throughput, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max,
-			errs, r.ServerCPUSeconds, r.ServerCPUMsPerRequest, r.ServerPeakRSSMiB, r.RegistryRequests,
+			errs, r.ServerCPUSeconds, r.ServerCPUMsPerRequest, r.ServerPeakRSSMiB, gcs, r.RegistryRequests,
 			div(float64(r.RegistryRequests), float64(max(r.Units, r.Requests))), r.KubeRequests, r.HarnessCPUSeconds, r.OtherCPUSeconds, r.StealCPUSeconds)
 	}
 	tw.Flush()
