@@ -24,11 +24,10 @@
 // started at a fixed rate R whether or not earlier ones were answered, so
 // queueing shows in the latency; latency counts from the scheduled start).
 // The harness reports throughput, latency percentiles, errors, the server
-// process's CPU seconds and peak RSS (/proc), its garbage collections (its
-// /metrics), registry requests, and its own
-// CPU, as a table and as JSON. shipgate runs from a copy of its binary, so
-// that its RSS is that of a binary read from disk, not of one the linker
-// has just written.
+// process's CPU seconds and peak RSS (/proc) and its garbage collections
+// (its /metrics), registry requests, and its own CPU, as a table and as
+// JSON. shipgate runs from a copy of its binary, so that its RSS is that of
+// a binary read from disk, not of one the linker has just written.
 //
 //	go run ./bench                          # the default suite (make bench)
 //	go run ./bench -duration 30s -clients 64 -rate 2000
