@@ -1,10 +1,9 @@
 package gcfloor
 
 import (
-	"bufio"
-	"bytes"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,9 +39,8 @@ func MemoryLimit(fsys fs.FS) uint64 {
 		return 0
 	}
 	var candidates []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), ":", 3)
+	for line := range strings.Lines(string(b)) {
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), ":", 3)
 		if len(f) != 3 {
 			continue
 		}
@@ -51,7 +49,7 @@ func MemoryLimit(fsys fs.FS) uint64 {
 			candidates = append(candidates,
 				path.Join("sys/fs/cgroup", f[2], "memory.max"),
 				"sys/fs/cgroup/memory.max")
-		case hasController(f[1], "memory"):
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
 			candidates = append(candidates,
 				path.Join("sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes"),
 				"sys/fs/cgroup/memory/memory.limit_in_bytes")
@@ -73,15 +71,4 @@ func MemoryLimit(fsys fs.FS) uint64 {
 		return n
 	}
 	return 0
-}
-
-// hasController reports whether a /proc/self/cgroup line's controller list
-// (comma-separated) names c.
-func hasController(list, c string) bool {
-	for x := range strings.SplitSeq(list, ",") {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
