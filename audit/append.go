@@ -43,7 +43,10 @@ type result struct {
 
 // Append writes r to the log and returns its seq once the transaction that
 // holds it has committed. A record whose RequestUID is already in the log is
-// not written again: Append returns the seq of the one that is.
+// not written again: Append returns the seq of the one that is. On SQLite
+// "already in the log" means appended in the last two minutes (at most the
+// last 131,072 records): the API server sends a uid again only while its
+// request lasts, at most 30 seconds (uids.go).
 //
 // ctx's deadline bounds the transaction that holds the record, so the log
 // never says what the caller could not hear: when ctx ends while the record
@@ -145,15 +148,15 @@ type row struct {
 // appendTx appends jobs inside tx: it locks the head, skips request uids
 // already logged, numbers the rest from the head's size, inserts them,
 // extends the compact range, writes the head back and, when a checkpoint is
-// due, signs one. It returns each job's seq.
-func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, error) {
+// due, signs one. It returns each job's seq, and the rows it inserted.
+func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, []row, error) {
 	size, rng, err := l.lockHead(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	known, err := l.knownUIDs(ctx, tx, jobs)
+	known, err := l.knownUIDs(ctx, tx, size, jobs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := size
 	seqs := make([]uint64, len(jobs))
@@ -169,22 +172,22 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 		rec := withSeq(size, j.body)
 		leaf := hasher.HashLeaf(rec)
 		if err := rng.Append(leaf, nil); err != nil {
-			return nil, fmt.Errorf("extending the audit tree: %w", err)
+			return nil, nil, fmt.Errorf("extending the audit tree: %w", err)
 		}
 		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, also: j.also})
 		seqs[i] = size
 		size++
 	}
 	if len(rows) == 0 {
-		return seqs, nil
+		return seqs, nil, nil
 	}
 	if err := l.insertRows(ctx, tx, rows); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range rows {
 		for _, w := range r.also {
 			if err := w(ctx, tx); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -193,18 +196,18 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 		_, err = st.ExecContext(ctx, int64(size), encodeRange(rng))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("writing the audit head: %w", err)
+		return nil, nil, fmt.Errorf("writing the audit head: %w", err)
 	}
 	if every := uint64(l.opts.every); l.opts.signer != nil && every > 0 && start/every != size/every {
 		root, err := rootOf(rng)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := l.writeCheckpoint(ctx, tx, size, root); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return seqs, nil
+	return seqs, rows, nil
 }
 
 // lockHead reads the tree's head, holding it until the transaction ends:

@@ -126,6 +126,60 @@ func TestAppendDedupesRequestUID(t *testing.T) {
 	}
 }
 
+// TestAppendDedupesAcrossLogs has two logs append to one store, as a
+// gateway and `shipgate audit redact`, or two replicas on PostgreSQL, do,
+// and a third open it after the first closes: a uid either appended is a
+// retry for each, whichever appended it first.
+func TestAppendDedupesAcrossLogs(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			u := storetest.URL(t, d)
+			open := func() *audit.Log {
+				db, err := store.Open(ctx, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return newLog(t, db)
+			}
+			// As the webhook's: the record's time is the admission's.
+			rec := func(i int, uid string) audit.Record {
+				r := sample(i)
+				r.Time, r.RequestUID = time.Now(), uid
+				return r
+			}
+			appendAs := func(l *audit.Log, r audit.Record, want uint64) {
+				t.Helper()
+				if seq, err := l.Append(ctx, r); err != nil || seq != want {
+					t.Errorf("Append(%s) = %d, %v; want %d", r.RequestUID, seq, err, want)
+				}
+			}
+			one := open()
+			appendN(t, one, 0, 2)
+			appendAs(one, rec(2, "a"), 2)
+			two := open() // a writer that starts after "a" was appended
+			appendAs(two, rec(3, "a"), 2)
+			appendAs(one, rec(4, "b"), 3)
+			appendAs(two, rec(5, "b"), 3) // appended by the other since this one's last batch
+			appendAs(two, rec(6, "c"), 4)
+			appendAs(one, rec(7, "c"), 4)
+			appendAs(one, rec(8, "d"), 5)
+			one.Close()
+			three := open() // a restart
+			for i, uid := range []string{"a", "b", "c", "d"} {
+				appendAs(three, rec(9, uid), uint64(2+i))
+			}
+			appendAs(three, rec(10, "e"), 6)
+			if size, err := three.Size(ctx); err != nil || size != 7 {
+				t.Errorf("Size = %d, %v; want 7", size, err)
+			}
+		})
+	}
+}
+
 func TestAppendRefusesBadRecords(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)

@@ -51,6 +51,9 @@ type Log struct {
 	// uses them.
 	rate  float64
 	taken time.Time
+	// uids is the writer's memory of recent request uids, on SQLite
+	// (uids.go).
+	uids *recentUIDs
 	// commits and committed count the transactions that appended records
 	// and the records they appended (Commits).
 	commits, committed atomic.Uint64
@@ -142,6 +145,7 @@ func New(db *store.DB, opts ...Option) (*Log, error) {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
 	if db.Dialect() == store.SQLite {
+		l.uids = newRecentUIDs()
 		l.walCheckpoints()
 	}
 	go l.run()

@@ -67,7 +67,7 @@ type Record struct {
 	Reasons        []string
 	Approvals      []string // ids of the approvals used
 
-	RequestUID string // where: the AdmissionRequest uid; a second record with it is not appended
+	RequestUID string // where: the AdmissionRequest uid; a second record with it is not appended (Log.Append)
 	DecisionID string
 	Replica    string
 

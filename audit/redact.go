@@ -68,7 +68,7 @@ func (l *Log) Redact(ctx context.Context, seq uint64, reason string, by User) (u
 	}
 	var rseq uint64
 	err = l.db.InTx(ctx, func(tx *sql.Tx) error {
-		seqs, err := l.appendTx(ctx, tx, []*job{j})
+		seqs, _, err := l.appendTx(ctx, tx, []*job{j})
 		if err != nil {
 			return err
 		}

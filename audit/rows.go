@@ -39,59 +39,42 @@ func values(k, cols int) string {
 	return group + strings.Repeat(", "+group, k-1)
 }
 
-// knownUIDs maps the batch's request uids already in the log to their seqs.
-func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, jobs []*job) (map[string]uint64, error) {
+// knownUIDs maps the batch's request uids already in the log to their
+// seqs: on PostgreSQL with its unique index, on SQLite from the writer's
+// memory of recent uids (uids.go). size is the log's size, read under the
+// head's lock.
+func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, size uint64, jobs []*job) (map[string]uint64, error) {
+	if l.db.Dialect() != store.Postgres {
+		return l.knownUIDsSQLite(ctx, tx, size, jobs)
+	}
 	known := map[string]uint64{}
-	var uids []any
+	var uids []string
 	for _, j := range jobs {
 		if j.rec.RequestUID != "" {
 			uids = append(uids, j.rec.RequestUID)
 		}
 	}
-	scan := func(rows *sql.Rows) error {
-		defer rows.Close()
-		for rows.Next() {
-			var uid string
-			var seq int64
-			if err := rows.Scan(&uid, &seq); err != nil {
-				return err
-			}
-			known[uid] = uint64(seq)
-		}
-		return rows.Err()
-	}
-	if l.db.Dialect() == store.Postgres {
-		if len(uids) == 0 {
-			return known, nil
-		}
-		arr := make([]string, len(uids))
-		for i, u := range uids {
-			arr[i] = u.(string)
-		}
-		st, err := l.stmts.In(ctx, l.db.SQL(), tx, "SELECT request_uid, seq FROM audit_log WHERE request_uid = ANY($1)")
-		if err == nil {
-			var rows *sql.Rows
-			if rows, err = st.QueryContext(ctx, arr); err == nil {
-				err = scan(rows)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("looking up request uids: %w", err)
-		}
+	if len(uids) == 0 {
 		return known, nil
 	}
-	err := chunks(len(uids), func(start, k int) error {
-		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind("SELECT request_uid, seq FROM audit_log WHERE request_uid IN "+values(1, k)))
-		if err != nil {
-			return err
-		}
-		rows, err := st.QueryContext(ctx, uids[start:start+k]...)
-		if err != nil {
-			return err
-		}
-		return scan(rows)
-	})
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, "SELECT request_uid, seq FROM audit_log WHERE request_uid = ANY($1)")
 	if err != nil {
+		return nil, fmt.Errorf("looking up request uids: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, uids)
+	if err != nil {
+		return nil, fmt.Errorf("looking up request uids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid string
+		var seq int64
+		if err := rows.Scan(&uid, &seq); err != nil {
+			return nil, fmt.Errorf("looking up request uids: %w", err)
+		}
+		known[uid] = uint64(seq)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("looking up request uids: %w", err)
 	}
 	return known, nil

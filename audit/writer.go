@@ -204,7 +204,7 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("beginning a transaction: %w", err)
 	}
-	seqs, err := l.appendTx(ctx, tx, batch)
+	seqs, rows, err := l.appendTx(ctx, tx, batch)
 	if err != nil {
 		_ = tx.Rollback()
 		return nil, err
@@ -212,6 +212,7 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errCommitting, err)
 	}
+	l.rememberUIDs(rows)
 	return seqs, nil
 }
 

@@ -1,0 +1,230 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"time"
+)
+
+// On SQLite a retried AdmissionRequest is found in memory, not with an
+// index: a unique index on a random UUID puts every record on a page of
+// its own in that index, a page read back, written to the WAL and later
+// copied into the database file. At 64 concurrent writers that was a third
+// of the WAL's frames and a fifth of the writer's time (docs/performance.md).
+//
+// The API server sends an AdmissionRequest's uid again only while that
+// request lasts: a webhook call times out after at most 30 seconds. So the
+// writer remembers the uids of the records appended in the last uidWindow,
+// at most uidWindowRecords of them, and a uid outside that is not looked
+// for. PostgreSQL, where several replicas append, keeps its unique index.
+
+// uidWindow is how long an appended record's request uid is remembered.
+const uidWindow = 2 * time.Minute
+
+// uidWindowRecords caps how many uids are remembered (about 5 MiB): far
+// more than the window holds at what one replica admits, so the cap only
+// shortens the window under a flood of appends.
+const uidWindowRecords = 1 << 17
+
+// recentUIDs is the writer's memory of recent request uids. Only the
+// writer uses it.
+type recentUIDs struct {
+	seed maphash.Seed
+	// seqs maps the hash of a uid to the seq of the record that has it. A
+	// hash found is confirmed against the record (confirmUID), so two uids
+	// with one hash cannot drop a record.
+	seqs map[uint64]uint64
+	// collided holds, by the uid itself, the uids whose hash seqs gave to
+	// another record's.
+	collided map[string]uint64
+	// order and collidedOrder are the remembered uids, oldest first from
+	// their heads, for ageing them out.
+	order         []uidEntry
+	head          int
+	collidedOrder []collidedEntry
+	// upTo is the log's size the memory is complete to: a record below it
+	// that is in the window is in seqs. upTo < 0 until the first batch.
+	upTo int64
+}
+
+type uidEntry struct {
+	hash uint64
+	seq  uint64
+	at   int64 // when it was appended, Unix nanoseconds
+}
+
+type collidedEntry struct {
+	uid string
+	seq uint64
+	at  int64
+}
+
+func newRecentUIDs() *recentUIDs {
+	return &recentUIDs{seed: maphash.MakeSeed(), seqs: map[uint64]uint64{}, collided: map[string]uint64{}, upTo: -1}
+}
+
+func (u *recentUIDs) hash(uid string) uint64 { return maphash.String(u.seed, uid) }
+
+// lookup returns the seq the window has for uid and whether it must be
+// confirmed against the log (it was found by its hash).
+func (u *recentUIDs) lookup(uid string) (seq uint64, confirm, ok bool) {
+	if seq, ok := u.collided[uid]; ok {
+		return seq, false, true
+	}
+	seq, ok = u.seqs[u.hash(uid)]
+	return seq, true, ok
+}
+
+// add remembers that the record seq has uid, and forgets what is out of
+// the window as of now. When the hash of uid is another record's, uid is
+// kept by itself: that record has another uid, or the same one (a uid
+// logged twice), and either way uid's own record is seq.
+func (u *recentUIDs) add(uid string, seq uint64, at, now int64) {
+	h := u.hash(uid)
+	switch old, ok := u.seqs[h]; {
+	case !ok:
+		u.seqs[h] = seq
+		u.order = append(u.order, uidEntry{hash: h, seq: seq, at: at})
+	case old != seq:
+		if _, ok := u.collided[uid]; !ok {
+			u.collided[uid] = seq
+			u.collidedOrder = append(u.collidedOrder, collidedEntry{uid: uid, seq: seq, at: at})
+		}
+	}
+	u.age(now)
+}
+
+// age forgets the uids older than the window, and the oldest beyond the
+// cap.
+func (u *recentUIDs) age(now int64) {
+	oldest := now - int64(uidWindow)
+	for u.head < len(u.order) && (u.order[u.head].at < oldest || len(u.order)-u.head > uidWindowRecords) {
+		e := u.order[u.head]
+		if u.seqs[e.hash] == e.seq {
+			delete(u.seqs, e.hash)
+		}
+		u.head++
+	}
+	if u.head > len(u.order)/2 && u.head > 1024 {
+		u.order = append(u.order[:0], u.order[u.head:]...)
+		u.head = 0
+	}
+	for len(u.collidedOrder) > 0 && u.collidedOrder[0].at < oldest {
+		if e := u.collidedOrder[0]; u.collided[e.uid] == e.seq {
+			delete(u.collided, e.uid)
+		}
+		u.collidedOrder = u.collidedOrder[1:]
+	}
+}
+
+// catchUp brings the memory up to the log's size: it reads the uids of
+// the records appended since upTo — by another process on the same file,
+// such as `shipgate audit redact`, or by a batch whose COMMIT failed after
+// all — or, on the first batch, those of the window.
+func (l *Log) catchUpUIDs(ctx context.Context, tx *sql.Tx, size uint64) error {
+	u := l.uids
+	if u.upTo == int64(size) {
+		return nil
+	}
+	if u.upTo > int64(size) { // the log is shorter than this writer saw it: start over
+		*u = *newRecentUIDs()
+	}
+	now := time.Now().UnixNano()
+	// The first time, the records of the window by their time (the
+	// webhook's are the admission's); after that every record appended
+	// since, whatever its time, as appended now.
+	first := u.upTo < 0
+	from := max(u.upTo, int64(size)-uidWindowRecords, 0)
+	q, args := "SELECT seq, request_uid, recorded_at FROM audit_log WHERE seq >= ? AND request_uid IS NOT NULL ORDER BY seq", []any{from}
+	if first {
+		q, args = "SELECT seq, request_uid, recorded_at FROM audit_log WHERE recorded_at >= ? AND seq >= ? AND request_uid IS NOT NULL ORDER BY seq", []any{now - int64(uidWindow), from}
+	}
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, q)
+	if err != nil {
+		return fmt.Errorf("reading recent request uids: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("reading recent request uids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq, at int64
+		var uid string
+		if err := rows.Scan(&seq, &uid, &at); err != nil {
+			return fmt.Errorf("reading recent request uids: %w", err)
+		}
+		if !first {
+			at = now
+		}
+		u.add(uid, uint64(seq), at, now)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading recent request uids: %w", err)
+	}
+	u.upTo = int64(size)
+	return nil
+}
+
+// knownUIDsSQLite maps the batch's request uids already in the log, as far
+// as the window remembers, to their seqs. A batch without uids does not
+// touch the window: Redact appends its record outside the writer.
+func (l *Log) knownUIDsSQLite(ctx context.Context, tx *sql.Tx, size uint64, jobs []*job) (map[string]uint64, error) {
+	known := map[string]uint64{}
+	if !slices.ContainsFunc(jobs, func(j *job) bool { return j.rec.RequestUID != "" }) {
+		return known, nil
+	}
+	if err := l.catchUpUIDs(ctx, tx, size); err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		uid := j.rec.RequestUID
+		if uid == "" {
+			continue
+		}
+		seq, confirm, ok := l.uids.lookup(uid)
+		if ok && confirm {
+			var err error
+			if ok, err = l.confirmUID(ctx, tx, seq, uid); err != nil {
+				return nil, err
+			}
+		}
+		if ok {
+			known[uid] = seq
+		}
+	}
+	return known, nil
+}
+
+// confirmUID says whether the record seq has request uid uid.
+func (l *Log) confirmUID(ctx context.Context, tx *sql.Tx, seq uint64, uid string) (bool, error) {
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, "SELECT request_uid FROM audit_log WHERE seq = ?")
+	if err != nil {
+		return false, fmt.Errorf("looking up request uid %q: %w", uid, err)
+	}
+	var got sql.NullString
+	if err := st.QueryRowContext(ctx, int64(seq)).Scan(&got); err != nil {
+		return false, fmt.Errorf("looking up request uid %q: %w", uid, err)
+	}
+	return got.String == uid, nil
+}
+
+// rememberUIDs adds the rows of a committed batch to the window, as
+// appended now. When the window was not complete up to the batch's first
+// row, the next batch with uids catches up from the log instead.
+func (l *Log) rememberUIDs(rows []row) {
+	u := l.uids
+	if u == nil || len(rows) == 0 || u.upTo != int64(rows[0].seq) {
+		return
+	}
+	now := time.Now().UnixNano()
+	for _, r := range rows {
+		if r.rec.RequestUID != "" {
+			u.add(r.rec.RequestUID, r.seq, now, now)
+		}
+	}
+	u.upTo = int64(rows[len(rows)-1].seq) + 1
+}
