@@ -11,8 +11,14 @@ const walCheckpointEvery = 250 * time.Millisecond
 
 // walRestartFrames is the WAL length, in frames (pages of 4 KiB), past which
 // the writer finishes the background's checkpoint itself between two
-// batches, so that the next batch starts the WAL file over: 16 MiB.
-const walRestartFrames = 4096
+// batches, so that the next batch starts the WAL file over: 64 MiB. The
+// callers queued meanwhile wait for it, 3-25 ms on this disk however few
+// frames are left to copy, so it is kept rare: at 16 MiB it came several
+// times a second at 64 writers and was most of BenchmarkAppend's p99
+// (docs/performance.md). A load that leaves the writer idle now and then
+// never gets here: a background checkpoint that copies every frame lets the
+// next batch start over.
+const walRestartFrames = 16384
 
 // walFinishFrames is how few frames the background's checkpoints leave for
 // the writer's before asking for it: copying them and syncing the database
