@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -21,9 +22,11 @@ const (
 	ActionUsed       = "used"
 )
 
-// eventUIDPrefix opens the RequestUID of an approval record: the audit log
-// appends a record with a given RequestUID once, so retrying an event's
-// append, from any replica, never records it twice.
+// eventUIDPrefix opens the RequestUID of an approval record. An event is
+// marked appended by the transaction that appends it (appendEvent); two
+// appends of one event racing (publish and Run's retry, or two replicas)
+// are one record because the log appends a RequestUID once (on SQLite,
+// within two minutes).
 const eventUIDPrefix = "approval-event/"
 
 // Details is the Details of an approval record in the audit log.
@@ -116,9 +119,21 @@ func (s *Service) publish(ctx context.Context, events []*event) {
 	}
 }
 
-// appendEvent appends one stored event and marks it appended.
+// appendEvent appends one stored event and marks it appended, in the
+// transaction that appends it: an event the log holds is never left to
+// append again, however late (on SQLite the log knows a uid for two
+// minutes only). It is marked once more after, for a record appended
+// without the mark (the uid already in the log).
 func (s *Service) appendEvent(ctx context.Context, id string, rec audit.Record) error {
-	seq, err := s.audit.Append(ctx, rec)
+	mark := func(ctx context.Context, tx *sql.Tx) error {
+		seq, ok := audit.AppendedSeq(ctx)
+		if !ok {
+			return fmt.Errorf("marking approval event %s appended: no seq", id)
+		}
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE approval_events SET audit_seq = ? WHERE id = ?`), int64(seq), id)
+		return err
+	}
+	seq, err := s.audit.AppendWith(ctx, rec, mark)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"sync/atomic"
@@ -20,11 +21,11 @@ type downAuditor struct {
 	failures atomic.Int64
 }
 
-func (d *downAuditor) Append(ctx context.Context, r audit.Record) (uint64, error) {
+func (d *downAuditor) AppendWith(ctx context.Context, r audit.Record, also ...audit.Write) (uint64, error) {
 	if d.failures.Add(-1) >= 0 {
 		return 0, errors.New("audit store unavailable")
 	}
-	return d.log.Append(ctx, r)
+	return d.log.AppendWith(ctx, r, also...)
 }
 
 // TestEventsReachTheLogAfterAnOutage: an event whose append fails is kept
@@ -86,5 +87,50 @@ func TestEventsReachTheLogAfterAnOutage(t *testing.T) {
 	<-done
 	if ev := e.events(t, id); !slices.Equal(ev, []string{"requested:" + ci.Name}) {
 		t.Errorf("events %q, want the request recorded once", ev)
+	}
+}
+
+// deafAuditor appends for real and then reports a failure, as a replica
+// that died before hearing the commit would: the caller never gets to mark
+// the event appended itself.
+type deafAuditor struct{ log *audit.Log }
+
+func (d deafAuditor) AppendWith(ctx context.Context, r audit.Record, also ...audit.Write) (uint64, error) {
+	if _, err := d.log.AppendWith(ctx, r, also...); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("connection reset after the commit")
+}
+
+// TestAnEventIsMarkedInItsAppend: an event the audit log holds is marked
+// appended by the same transaction, so it is never appended again, however
+// long after (SQLite's log knows a uid for two minutes only).
+func TestAnEventIsMarkedInItsAppend(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, d)
+			svc, err := approval.New(e.db, deafAuditor{e.log}, approval.WithLogger(quiet()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { svc.Close(time.Second) })
+			out, err := svc.Require(t.Context(), query("sha256:deaf"))
+			if err != nil || out.RequestID == "" {
+				t.Fatalf("Require = %+v, %v", out, err)
+			}
+			var marked sql.NullInt64
+			if err := e.db.SQL().QueryRow(e.db.Rebind("SELECT audit_seq FROM approval_events WHERE request_id = ?"), out.RequestID).Scan(&marked); err != nil {
+				t.Fatal(err)
+			}
+			entries, _, err := e.log.Query(t.Context(), audit.Filter{}, "", audit.MaxLimit)
+			if err != nil || len(entries) != 1 {
+				t.Fatalf("log = %d entries, %v; want the request's one", len(entries), err)
+			}
+			if !marked.Valid || uint64(marked.Int64) != entries[0].Seq {
+				t.Errorf("the event's audit_seq = %v; want %d, set by the append's own transaction", marked, entries[0].Seq)
+			}
+		})
 	}
 }

@@ -16,9 +16,10 @@ import (
 	"github.com/shipgate/shipgate/store"
 )
 
-// Auditor appends records to the audit log; *audit.Log is one.
+// Auditor appends records to the audit log, with statements of the
+// caller's in the same transaction; *audit.Log is one.
 type Auditor interface {
-	Append(ctx context.Context, r audit.Record) (uint64, error)
+	AppendWith(ctx context.Context, r audit.Record, also ...audit.Write) (uint64, error)
 }
 
 // Service keeps approval requests in a store, judges votes by the rules,

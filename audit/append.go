@@ -63,11 +63,21 @@ func (l *Log) Append(ctx context.Context, r Record) (uint64, error) {
 // record (store.Write).
 type Write = store.Write
 
+type appendedSeqKey struct{}
+
+// AppendedSeq is, in a Write that AppendWith runs, the seq of the record
+// it is written with.
+func AppendedSeq(ctx context.Context) (uint64, bool) {
+	seq, ok := ctx.Value(appendedSeqKey{}).(uint64)
+	return seq, ok
+}
+
 // AppendWith is Append, and also runs in the transaction that appends the
-// record, so what they write (an admitted rollout's record and pins) is
-// committed with the record or not at all, and shares its commit. They do
-// not run when the record's RequestUID is already in the log: that
-// record's transaction ran them.
+// record, so what they write (an admitted rollout's record and pins, an
+// approval event marked appended) is committed with the record or not at
+// all, and shares its commit. They do not run when the record's RequestUID
+// is already in the log: that record's transaction ran them. Their context
+// carries the record's seq (AppendedSeq).
 func (l *Log) AppendWith(ctx context.Context, r Record, also ...Write) (uint64, error) {
 	j, err := l.prepare(r)
 	if err != nil {
@@ -186,7 +196,7 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 	}
 	for _, r := range rows {
 		for _, w := range r.also {
-			if err := w(ctx, tx); err != nil {
+			if err := w(context.WithValue(ctx, appendedSeqKey{}, r.seq), tx); err != nil {
 				return nil, nil, err
 			}
 		}

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -175,6 +176,38 @@ func TestAppendDedupesAcrossLogs(t *testing.T) {
 			appendAs(three, rec(10, "e"), 6)
 			if size, err := three.Size(ctx); err != nil || size != 7 {
 				t.Errorf("Size = %d, %v; want 7", size, err)
+			}
+		})
+	}
+}
+
+// TestAppendWithTellsItsWritesTheSeq: the statements AppendWith runs see
+// the seq of the record they are written with, in batches of many.
+func TestAppendWithTellsItsWritesTheSeq(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			l := newLog(t, storetest.Open(t, d))
+			var wg sync.WaitGroup
+			for i := range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var seen uint64
+					var ok bool
+					got, err := l.AppendWith(t.Context(), sample(i), func(ctx context.Context, _ *sql.Tx) error {
+						seen, ok = audit.AppendedSeq(ctx)
+						return nil
+					})
+					if err != nil || !ok || seen != got {
+						t.Errorf("AppendWith = %d, %v; its write saw %d, %v", got, err, seen, ok)
+					}
+				}()
+			}
+			wg.Wait()
+			if _, ok := audit.AppendedSeq(t.Context()); ok {
+				t.Error("AppendedSeq outside AppendWith says it has a seq")
 			}
 		})
 	}
