@@ -127,10 +127,10 @@ func TestAppendDedupesRequestUID(t *testing.T) {
 	}
 }
 
-// TestAppendDedupesAcrossLogs has two logs append to one store, as a
-// gateway and `shipgate audit redact`, or two replicas on PostgreSQL, do,
-// and a third open it after the first closes: a uid either appended is a
-// retry for each, whichever appended it first.
+// TestAppendDedupesAcrossLogs has two logs append to one store, as an old
+// and a new gateway overlapping in a rollout, or two replicas on
+// PostgreSQL, do, and a third open it after the first closes: a uid either
+// appended is a retry for each, whichever appended it first.
 func TestAppendDedupesAcrossLogs(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {

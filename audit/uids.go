@@ -123,9 +123,9 @@ func (u *recentUIDs) age(now int64) {
 }
 
 // catchUpUIDs brings the memory up to the log's size: it reads the uids of
-// the records appended since upTo — by another process on the same file,
-// such as `shipgate audit redact`, or by a batch whose COMMIT failed after
-// all — or, on the first batch, those of the window.
+// the records appended since upTo — by another process on the same file
+// (an old and a new gateway overlapping in a rollout), or by a batch whose
+// COMMIT failed after all — or, on the first batch, those of the window.
 func (l *Log) catchUpUIDs(ctx context.Context, tx *sql.Tx, size uint64) error {
 	u := l.uids
 	if u.upTo == int64(size) {
