@@ -15,9 +15,12 @@ func TestRecentUIDsForgetWhatLeavesTheWindow(t *testing.T) {
 	t0 := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC).UnixNano()
 	u.add("old", 0, t0, t0)
 	u.add("new", 1, t0+int64(time.Minute), t0+int64(time.Minute))
-	u.add("old", 7, t0+int64(time.Minute), t0+int64(time.Minute)) // a uid already remembered keeps its first seq
-	if seq, ok := u.seqs[u.hash("old")]; !ok || seq != 0 {
-		t.Fatalf("old = %d, %v; want 0", seq, ok)
+	u.add("old", 0, t0+int64(time.Minute), t0+int64(time.Minute)) // read again, as a catch-up after a failed one does
+	if seq, confirm, ok := u.lookup("old"); !ok || !confirm || seq != 0 {
+		t.Fatalf("lookup(old) = %d, %v, %v; want 0, to confirm", seq, confirm, ok)
+	}
+	if len(u.order) != 2 || len(u.collided) != 0 {
+		t.Fatalf("adding a remembered uid again left %d in the queue and %d collided; want 2 and 0", len(u.order), len(u.collided))
 	}
 	u.age(t0 + int64(uidWindow) + 1)
 	if _, ok := u.seqs[u.hash("old")]; ok {
