@@ -13,50 +13,51 @@ import (
 func TestRecentUIDsForgetWhatLeavesTheWindow(t *testing.T) {
 	u := newRecentUIDs()
 	t0 := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC).UnixNano()
+	at := func(d time.Duration) int64 { return t0 + int64(d) }
 	u.add("old", 0, t0, t0)
-	u.add("new", 1, t0+int64(time.Minute), t0+int64(time.Minute))
-	u.add("old", 0, t0+int64(time.Minute), t0+int64(time.Minute)) // read again, as a catch-up after a failed one does
+	u.add("new", 1, at(time.Minute), at(time.Minute))
+	u.add("old", 0, at(time.Minute), at(time.Minute)) // read again, as a catch-up after a failed one does
 	if seq, confirm, ok := u.lookup("old"); !ok || !confirm || seq != 0 {
 		t.Fatalf("lookup(old) = %d, %v, %v; want 0, to confirm", seq, confirm, ok)
 	}
-	if len(u.order) != 2 || len(u.collided) != 0 {
-		t.Fatalf("adding a remembered uid again left %d in the queue and %d collided; want 2 and 0", len(u.order), len(u.collided))
+	if u.n != 2 {
+		t.Fatalf("adding a remembered uid again left %d uids; want 2", u.n)
 	}
-	u.age(t0 + int64(uidWindow) + 1)
-	if _, ok := u.seqs[u.hash("old")]; ok {
+	u.age(at(uidWindow+uidBucketSpan) + 1)
+	if _, _, ok := u.lookup("old"); ok {
 		t.Error("a uid older than the window is still remembered")
 	}
-	if seq, ok := u.seqs[u.hash("new")]; !ok || seq != 1 {
-		t.Errorf("new = %d, %v; want 1: it is inside the window", seq, ok)
+	if seq, _, ok := u.lookup("new"); !ok || seq != 1 {
+		t.Errorf("lookup(new) = %d, %v; want 1: it is inside the window", seq, ok)
 	}
 
 	// A uid whose hash is taken is kept by itself, and ages the same.
-	u.seqs[u.hash("twin")] = 1
-	u.add("twin", 2, t0+int64(time.Minute), t0+int64(time.Minute))
+	u.buckets[0].seqs[u.hash("twin")] = 1 // as if "new" had twin's hash
+	u.n++
+	u.add("twin", 2, at(time.Minute), at(time.Minute))
 	if seq, confirm, ok := u.lookup("twin"); !ok || confirm || seq != 2 {
 		t.Errorf("lookup(twin) = %d, %v, %v; want 2 without confirming", seq, confirm, ok)
 	}
-	u.age(t0 + int64(time.Minute+uidWindow) + 1)
-	if _, ok := u.collided["twin"]; ok {
-		t.Error("twin is remembered past the window")
+	u.age(at(time.Minute+uidWindow+uidBucketSpan) + 1)
+	if _, _, ok := u.lookup("twin"); ok || len(u.buckets) != 0 || u.n != 0 {
+		t.Errorf("past the window: twin remembered %v, %d buckets, %d uids; want none", ok, len(u.buckets), u.n)
 	}
 
-	// Past the cap the oldest go first, whatever their age.
+	// Past the cap the oldest buckets go first, whatever their age.
 	u = newRecentUIDs()
-	for i := range uidWindowRecords + 10 {
-		u.add(fmt.Sprint("uid-", i), uint64(i), t0, t0)
+	per := uidWindowRecords / 4
+	for i := range 5 * per {
+		when := at(time.Duration(i/per) * uidBucketSpan)
+		u.add(fmt.Sprint("uid-", i), uint64(i), when, when)
 	}
-	if n := len(u.seqs); n != uidWindowRecords {
-		t.Errorf("%d uids remembered; want the cap, %d", n, uidWindowRecords)
+	if u.n != 4*per || len(u.buckets) != 4 {
+		t.Errorf("%d uids in %d buckets; want %d in 4: the oldest bucket gone past the cap", u.n, len(u.buckets), 4*per)
 	}
-	if _, ok := u.seqs[u.hash("uid-9")]; ok {
-		t.Error("uid-9 is remembered: the oldest should have gone past the cap")
+	if _, _, ok := u.lookup(fmt.Sprint("uid-", per-1)); ok {
+		t.Error("the first bucket's last uid is remembered past the cap")
 	}
-	if _, ok := u.seqs[u.hash("uid-10")]; !ok {
-		t.Error("uid-10 is forgotten: only the 10 oldest should have gone")
-	}
-	if len(u.order)-u.head != uidWindowRecords {
-		t.Errorf("the queue holds %d uids; want %d", len(u.order)-u.head, uidWindowRecords)
+	if _, _, ok := u.lookup(fmt.Sprint("uid-", per)); !ok {
+		t.Error("the second bucket's first uid is forgotten: only the oldest bucket should have gone")
 	}
 }
 
@@ -82,7 +83,7 @@ func TestAUIDWithAnotherUIDsHashIsAppended(t *testing.T) {
 	}
 	// The writer is idle between appends; the queue orders this write
 	// before its next batch.
-	l.uids.seqs[l.uids.hash("second")] = 0
+	l.uids.buckets[len(l.uids.buckets)-1].seqs[l.uids.hash("second")] = 0
 	r.RequestUID = "second"
 	if seq, err := l.Append(ctx, r); err != nil || seq != 1 {
 		t.Errorf("Append(second) = %d, %v; want 1, a record of its own", seq, err)
