@@ -42,7 +42,6 @@ type recentUIDs struct {
 	// buckets are the uids remembered, by when they were appended, oldest
 	// first.
 	buckets []uidBucket
-	n       int // uids in all buckets
 	// upTo is the log's size the memory is complete to: a record below it
 	// that is in the window is in a bucket. upTo < 0 until the first batch.
 	upTo int64
@@ -109,8 +108,16 @@ func (u *recentUIDs) add(uid string, seq uint64, at, now int64) {
 	} else {
 		b.seqs[h] = seq
 	}
-	u.n++
 	u.age(now)
+}
+
+// len is how many uids the window remembers.
+func (u *recentUIDs) len() int {
+	n := 0
+	for _, b := range u.buckets {
+		n += len(b.seqs) + len(b.collided)
+	}
+	return n
 }
 
 // bucketAt is the bucket for a uid appended at at: the newest, or a new
@@ -128,13 +135,13 @@ func (u *recentUIDs) bucketAt(at int64) *uidBucket {
 // age forgets the buckets wholly older than the window, and the oldest
 // while there are more uids than the cap.
 func (u *recentUIDs) age(now int64) {
-	drop := 0
+	n, drop := u.len(), 0
 	for drop < len(u.buckets) {
 		b := u.buckets[drop]
-		if b.start+int64(uidBucketSpan) >= now-int64(uidWindow) && u.n <= uidWindowRecords {
+		if b.start+int64(uidBucketSpan) >= now-int64(uidWindow) && n <= uidWindowRecords {
 			break
 		}
-		u.n -= len(b.seqs) + len(b.collided)
+		n -= len(b.seqs) + len(b.collided)
 		drop++
 	}
 	if drop > 0 {

@@ -20,8 +20,8 @@ func TestRecentUIDsForgetWhatLeavesTheWindow(t *testing.T) {
 	if seq, confirm, ok := u.lookup("old"); !ok || !confirm || seq != 0 {
 		t.Fatalf("lookup(old) = %d, %v, %v; want 0, to confirm", seq, confirm, ok)
 	}
-	if u.n != 2 {
-		t.Fatalf("adding a remembered uid again left %d uids; want 2", u.n)
+	if u.len() != 2 {
+		t.Fatalf("adding a remembered uid again left %d uids; want 2", u.len())
 	}
 	u.age(at(uidWindow+uidBucketSpan) + 1)
 	if _, _, ok := u.lookup("old"); ok {
@@ -33,14 +33,13 @@ func TestRecentUIDsForgetWhatLeavesTheWindow(t *testing.T) {
 
 	// A uid whose hash is taken is kept by itself, and ages the same.
 	u.buckets[0].seqs[u.hash("twin")] = 1 // as if "new" had twin's hash
-	u.n++
 	u.add("twin", 2, at(time.Minute), at(time.Minute))
 	if seq, confirm, ok := u.lookup("twin"); !ok || confirm || seq != 2 {
 		t.Errorf("lookup(twin) = %d, %v, %v; want 2 without confirming", seq, confirm, ok)
 	}
 	u.age(at(time.Minute+uidWindow+uidBucketSpan) + 1)
-	if _, _, ok := u.lookup("twin"); ok || len(u.buckets) != 0 || u.n != 0 {
-		t.Errorf("past the window: twin remembered %v, %d buckets, %d uids; want none", ok, len(u.buckets), u.n)
+	if _, _, ok := u.lookup("twin"); ok || len(u.buckets) != 0 || u.len() != 0 {
+		t.Errorf("past the window: twin remembered %v, %d buckets, %d uids; want none", ok, len(u.buckets), u.len())
 	}
 
 	// Past the cap the oldest buckets go first, whatever their age.
@@ -50,8 +49,8 @@ func TestRecentUIDsForgetWhatLeavesTheWindow(t *testing.T) {
 		when := at(time.Duration(i/per) * uidBucketSpan)
 		u.add(fmt.Sprint("uid-", i), uint64(i), when, when)
 	}
-	if u.n != 4*per || len(u.buckets) != 4 {
-		t.Errorf("%d uids in %d buckets; want %d in 4: the oldest bucket gone past the cap", u.n, len(u.buckets), 4*per)
+	if u.len() != 4*per || len(u.buckets) != 4 {
+		t.Errorf("%d uids in %d buckets; want %d in 4: the oldest bucket gone past the cap", u.len(), len(u.buckets), 4*per)
 	}
 	if _, _, ok := u.lookup(fmt.Sprint("uid-", per-1)); ok {
 		t.Error("the first bucket's last uid is remembered past the cap")
