@@ -201,7 +201,12 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 			}
 		}
 	}
-	st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(`UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`))
+	// PostgreSQL's rows are in the lookups already (insertRows).
+	q := `UPDATE audit_head SET size = ?, "range" = ? WHERE id = 1`
+	if l.db.Dialect() == store.Postgres {
+		q = `UPDATE audit_head SET size = $1, "range" = $2, indexed = $1 WHERE id = 1`
+	}
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(q))
 	if err == nil {
 		_, err = st.ExecContext(ctx, int64(size), encodeRange(rng))
 	}

@@ -54,6 +54,9 @@ type Log struct {
 	// uids is the writer's memory of recent request uids, on SQLite
 	// (uids.go).
 	uids *recentUIDs
+	// ix keeps the lookups by object and image up to date, on SQLite
+	// (index.go); only the writer uses it.
+	ix *indexer
 	// commits and committed count the transactions that appended records
 	// and the records they appended (Commits).
 	commits, committed atomic.Uint64
@@ -77,6 +80,11 @@ type options struct {
 	logger        *slog.Logger
 	linger        time.Duration // WithCommitDelay
 	busy          func() bool
+	// The steps of index.go, on SQLite: indexStep records or indexEvery,
+	// indexChunk rows a batch; tests set them (export_test.go), and
+	// indexStep ≤ 0 leaves every record to the next Log's steps.
+	indexStep, indexChunk int
+	indexEvery            time.Duration
 }
 
 // Option configures a Log.
@@ -125,7 +133,8 @@ func New(db *store.DB, opts ...Option) (*Log, error) {
 	if db == nil {
 		return nil, fmt.Errorf("opening the audit log: no store: %w", ErrInvalidArguments)
 	}
-	o := options{batch: 512, commitTimeout: 30 * time.Second, logger: slog.Default()}
+	o := options{batch: 512, commitTimeout: 30 * time.Second, logger: slog.Default(),
+		indexStep: indexStep, indexChunk: indexChunk, indexEvery: indexEvery}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -146,6 +155,12 @@ func New(db *store.DB, opts ...Option) (*Log, error) {
 	}
 	if db.Dialect() == store.SQLite {
 		l.uids = newRecentUIDs()
+		if o.indexStep > 0 {
+			if err := l.newIndexer(context.Background()); err != nil {
+				l.resetConn()
+				return nil, fmt.Errorf("opening the audit log: %w", err)
+			}
+		}
 		l.walCheckpoints()
 	}
 	go l.run()

@@ -62,10 +62,7 @@ func (l *Log) Query(ctx context.Context, f Filter, cursor string, limit int) ([]
 
 // scan reads up to n matching entries with seq ≥ from.
 func (l *Log) scan(ctx context.Context, f Filter, from uint64, n int) ([]Entry, error) {
-	where, args := f.where()
-	where = append(where, "seq >= ?")
-	args = append(args, int64(from))
-	q := "SELECT seq, record, redacted FROM audit_log WHERE " + strings.Join(where, " AND ") + " ORDER BY seq LIMIT " + strconv.Itoa(n)
+	q, args := f.query(from, n)
 	rows, err := l.db.SQL().QueryContext(ctx, l.db.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("querying the audit log: %w", err)
@@ -91,15 +88,36 @@ func (l *Log) scan(ctx context.Context, f Filter, from uint64, n int) ([]Entry, 
 	return out, nil
 }
 
-// where turns a filter into SQL conditions with "?" placeholders.
-func (f Filter) where() ([]string, []any) {
-	var where []string
-	var args []any
+// query is scan's query, with "?" placeholders.
+func (f Filter) query(from uint64, n int) (string, []any) {
+	where, args := f.where(from)
+	return "SELECT seq, record, redacted FROM audit_log WHERE " + strings.Join(where, " AND ") + " ORDER BY seq LIMIT " + strconv.Itoa(n), args
+}
+
+// where turns a filter into SQL conditions with "?" placeholders, for the
+// records from seq from on.
+func (f Filter) where(from uint64) ([]string, []any) {
+	where, args := []string{"seq >= ?"}, []any{int64(from)}
 	eq := func(col, v string) {
 		if v != "" {
 			where = append(where, col+" = ?")
 			args = append(args, v)
 		}
+	}
+	// A record is in the lookups by object and image once a step of
+	// index.go has added it (seq < audit_head.indexed); until then it is
+	// found by its columns and in audit_images_recent.
+	if f.Namespace != "" {
+		object, objArgs := "seq >= ? AND namespace = ?", []any{int64(from), f.Namespace}
+		if f.Kind != "" {
+			object, objArgs = object+" AND kind = ?", append(objArgs, f.Kind)
+			if f.Name != "" {
+				object, objArgs = object+" AND name = ?", append(objArgs, f.Name)
+			}
+		}
+		where = append(where, "seq IN (SELECT seq FROM audit_objects WHERE "+object+
+			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND "+object+")")
+		args = append(append(args, objArgs...), objArgs...)
 	}
 	eq("namespace", f.Namespace)
 	eq("kind", f.Kind)
@@ -107,12 +125,13 @@ func (f Filter) where() ([]string, []any) {
 	eq("username", f.User)
 	eq("decision", f.Decision)
 	if f.Repository != "" {
-		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE substr(repository, 1, ?) = ?)")
-		args = append(args, utf8.RuneCountInString(f.Repository), f.Repository) // substr counts characters
+		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE seq >= ? AND substr(repository, 1, ?) = ? UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
+		n := utf8.RuneCountInString(f.Repository) // substr counts characters
+		args = append(args, int64(from), n, f.Repository, n, f.Repository)
 	}
 	if f.Digest != "" {
-		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE digest = ?)")
-		args = append(args, f.Digest)
+		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE digest = ? AND seq >= ? UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
+		args = append(args, f.Digest, int64(from), f.Digest)
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "recorded_at >= ?")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store"
 	"github.com/shipgate/shipgate/store/storetest"
 )
 
@@ -20,7 +21,13 @@ import (
 // by dev-0, images from two repositories, decisions by seq.
 func queryLog(t *testing.T, l *audit.Log) {
 	t.Helper()
-	for i := range 12 {
+	queryRecords(t, l, 0, 12)
+}
+
+// queryRecords appends queryLog's records from to to-1.
+func queryRecords(t *testing.T, l *audit.Log, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
 		r := sample(i)
 		if i%2 == 1 {
 			r.Namespace = "dev"
@@ -40,63 +47,100 @@ func queryLog(t *testing.T, l *audit.Log) {
 
 func TestQueryFiltersAndPages(t *testing.T) {
 	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			l := newLog(t, storetest.Open(t, d))
+	// On SQLite a record is in the lookups by object and image once a
+	// step has added it (index.go), and found by its columns until then:
+	// the records are in neither, in both, or half in each.
+	noSteps := audit.WithIndexSteps(1<<30, 128, time.Hour)
+	layouts := map[string]struct {
+		open    func(t *testing.T, db *store.DB) *audit.Log
+		indexed int64 // on SQLite; PostgreSQL's is always the size
+	}{
+		"appended": {func(t *testing.T, db *store.DB) *audit.Log {
+			l := newLog(t, db, noSteps)
 			queryLog(t, l)
-			tests := map[string]struct {
-				f    audit.Filter
-				want []uint64
-			}{
-				"everything":                   {audit.Filter{}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
-				"a namespace":                  {audit.Filter{Namespace: "dev"}, []uint64{1, 3, 5, 7, 9, 11}},
-				"a kind and a decision":        {audit.Filter{Kind: "StatefulSet", Decision: audit.DecisionAdmitted}, []uint64{6, 7, 8, 9, 10, 11}},
-				"an object":                    {audit.Filter{Namespace: "prod", Kind: "Deployment", Name: "api-4"}, []uint64{4}},
-				"a user":                       {audit.Filter{User: "dev-0"}, []uint64{0, 3, 6, 9}},
-				"a repository prefix":          {audit.Filter{Repository: "registry.example.com/infra"}, []uint64{0, 4, 8}},
-				"a repository":                 {audit.Filter{Repository: "registry.example.com/team/api"}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
-				"a repository nobody uses":     {audit.Filter{Repository: "registry.example.com/tea/"}, nil},
-				"a digest":                     {audit.Filter{Digest: "sha256:" + strings.Repeat("0", 63) + "5"}, []uint64{5}},
-				"a time window":                {audit.Filter{Since: base.Add(3 * time.Second), Until: base.Add(6 * time.Second)}, []uint64{3, 4, 5}},
-				"since, in another time zone":  {audit.Filter{Since: base.Add(10 * time.Second).UTC()}, []uint64{10, 11}},
-				"filters combined to nothing":  {audit.Filter{Namespace: "dev", Decision: audit.DecisionDenied, User: "dev-1", Kind: "StatefulSet"}, nil},
-				"a digest in a user's records": {audit.Filter{User: "dev-2", Digest: "sha256:" + strings.Repeat("e", 64)}, []uint64{8}},
-			}
-			for name, tc := range tests {
-				// Walk the pages two at a time: the cursor must neither skip
-				// nor repeat a record.
-				var got []uint64
-				cursor, pages := "", 0
-				for {
-					page, next, err := l.Query(ctx, tc.f, cursor, 2)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
-					}
-					if len(page) > 2 {
-						t.Fatalf("%s: a page of %d records, limit 2", name, len(page))
-					}
-					for _, e := range page {
-						got = append(got, e.Seq)
-					}
-					pages++
-					if next == "" {
-						break
-					}
-					cursor = next
+			return l
+		}, 0},
+		"in the lookups": {func(t *testing.T, db *store.DB) *audit.Log {
+			l := newLog(t, db, noSteps)
+			queryLog(t, l)
+			l.Close() // runs the last step
+			return newLog(t, db, noSteps)
+		}, 12},
+		"half in the lookups": {func(t *testing.T, db *store.DB) *audit.Log {
+			l := newLog(t, db, noSteps)
+			queryRecords(t, l, 0, 6)
+			l.Close()
+			l = newLog(t, db, noSteps)
+			queryRecords(t, l, 6, 12)
+			return l
+		}, 6},
+	}
+	for _, d := range storetest.Dialects {
+		for layout, lay := range layouts {
+			t.Run(string(d)+"/"+layout, func(t *testing.T) {
+				t.Parallel()
+				ctx := t.Context()
+				db := storetest.Open(t, d)
+				l := lay.open(t, db)
+				var indexed int64
+				if err := db.SQL().QueryRow("SELECT indexed FROM audit_head WHERE id = 1").Scan(&indexed); err != nil {
+					t.Fatal(err)
 				}
-				if !slices.Equal(got, tc.want) {
-					t.Errorf("%s: seqs %v, want %v", name, got, tc.want)
+				if want := map[store.Dialect]int64{store.SQLite: lay.indexed, store.Postgres: 12}[d]; indexed != want {
+					t.Fatalf("audit_head.indexed = %d, want %d", indexed, want)
 				}
-				if wantPages := max(1, (len(tc.want)+1)/2); pages != wantPages {
-					t.Errorf("%s: %d pages, want %d", name, pages, wantPages)
+				tests := map[string]struct {
+					f    audit.Filter
+					want []uint64
+				}{
+					"everything":                   {audit.Filter{}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+					"a namespace":                  {audit.Filter{Namespace: "dev"}, []uint64{1, 3, 5, 7, 9, 11}},
+					"a kind and a decision":        {audit.Filter{Kind: "StatefulSet", Decision: audit.DecisionAdmitted}, []uint64{6, 7, 8, 9, 10, 11}},
+					"an object":                    {audit.Filter{Namespace: "prod", Kind: "Deployment", Name: "api-4"}, []uint64{4}},
+					"a user":                       {audit.Filter{User: "dev-0"}, []uint64{0, 3, 6, 9}},
+					"a repository prefix":          {audit.Filter{Repository: "registry.example.com/infra"}, []uint64{0, 4, 8}},
+					"a repository":                 {audit.Filter{Repository: "registry.example.com/team/api"}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+					"a repository nobody uses":     {audit.Filter{Repository: "registry.example.com/tea/"}, nil},
+					"a digest":                     {audit.Filter{Digest: "sha256:" + strings.Repeat("0", 63) + "5"}, []uint64{5}},
+					"a time window":                {audit.Filter{Since: base.Add(3 * time.Second), Until: base.Add(6 * time.Second)}, []uint64{3, 4, 5}},
+					"since, in another time zone":  {audit.Filter{Since: base.Add(10 * time.Second).UTC()}, []uint64{10, 11}},
+					"filters combined to nothing":  {audit.Filter{Namespace: "dev", Decision: audit.DecisionDenied, User: "dev-1", Kind: "StatefulSet"}, nil},
+					"a digest in a user's records": {audit.Filter{User: "dev-2", Digest: "sha256:" + strings.Repeat("e", 64)}, []uint64{8}},
 				}
-			}
-			if _, _, err := l.Query(ctx, audit.Filter{}, "not-a-cursor", 2); !errors.Is(err, audit.ErrBadCursor) {
-				t.Errorf("Query with a bad cursor = %v, want ErrBadCursor", err)
-			}
-		})
+				for name, tc := range tests {
+					// Walk the pages two at a time: the cursor must neither skip
+					// nor repeat a record.
+					var got []uint64
+					cursor, pages := "", 0
+					for {
+						page, next, err := l.Query(ctx, tc.f, cursor, 2)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						if len(page) > 2 {
+							t.Fatalf("%s: a page of %d records, limit 2", name, len(page))
+						}
+						for _, e := range page {
+							got = append(got, e.Seq)
+						}
+						pages++
+						if next == "" {
+							break
+						}
+						cursor = next
+					}
+					if !slices.Equal(got, tc.want) {
+						t.Errorf("%s: seqs %v, want %v", name, got, tc.want)
+					}
+					if wantPages := max(1, (len(tc.want)+1)/2); pages != wantPages {
+						t.Errorf("%s: %d pages, want %d", name, pages, wantPages)
+					}
+				}
+				if _, _, err := l.Query(ctx, audit.Filter{}, "not-a-cursor", 2); !errors.Is(err, audit.ErrBadCursor) {
+					t.Errorf("Query with a bad cursor = %v, want ErrBadCursor", err)
+				}
+			})
+		}
 	}
 }
 
@@ -223,7 +267,10 @@ func TestImageRowsOnePerImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := db.SQL().QueryContext(ctx, db.Rebind("SELECT digest, container, repository FROM audit_images WHERE seq = ? ORDER BY container"), int64(seq))
+			rows, err := db.SQL().QueryContext(ctx, db.Rebind(`SELECT digest, container, repository FROM (
+				SELECT digest, seq, container, repository FROM audit_images
+				UNION ALL SELECT digest, seq, container, repository FROM audit_images_recent) AS i
+				WHERE seq = ? ORDER BY container`), int64(seq))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -104,7 +104,9 @@ func imageRows(images []Image) []imageRow {
 	return rows
 }
 
-// insertRows writes rows and their images.
+// insertRows writes rows and their images. PostgreSQL's also fill the
+// lookups by object and by image; SQLite's leave that to a later step of
+// many records (index.go) and write the images to audit_images_recent.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
 		return l.insertRowsPostgres(ctx, tx, rows)
@@ -181,7 +183,7 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 	const icols = 4
 	err = chunks(len(images)/icols, func(start, k int) error {
 		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(
-			"INSERT OR FAIL INTO audit_images (digest, seq, container, repository) VALUES "+values(k, icols)+" ON CONFLICT DO NOTHING"))
+			"INSERT OR FAIL INTO audit_images_recent (digest, seq, container, repository) VALUES "+values(k, icols)+" ON CONFLICT DO NOTHING"))
 		if err != nil {
 			return err
 		}
@@ -224,6 +226,14 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	}
 	if err != nil {
 		return fmt.Errorf("inserting %d audit records: %w", n, err)
+	}
+	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_objects (namespace, kind, name, seq)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, namespaces, kinds, names, seqs)
+	}
+	if err != nil {
+		return fmt.Errorf("inserting %d audit records' objects: %w", n, err)
 	}
 	if len(iSeqs) == 0 {
 		return nil

@@ -21,12 +21,19 @@ func (l *Log) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	var indexTick <-chan time.Time
+	if l.ix != nil {
+		t := time.NewTicker(l.opts.indexEvery)
+		defer t.Stop()
+		indexTick = t.C
+	}
 	batch := make([]*job, 0, l.opts.batch)
 	last := 0
 	for {
 		select {
 		case j, ok := <-l.queue:
 			if !ok {
+				l.indexAll()
 				if err := l.checkpointNow(context.Background()); err != nil {
 					l.opts.logger.Error("signing the closing audit checkpoint", "error", err)
 				}
@@ -36,6 +43,9 @@ func (l *Log) run() {
 			last = len(batch)
 			l.commit(batch)
 			l.walFinish()
+			l.indexIfDue(false, false)
+		case <-indexTick:
+			l.indexIfDue(true, true)
 		case <-tick:
 			if err := l.checkpointNow(context.Background()); err != nil {
 				l.opts.logger.Warn("signing an audit checkpoint", "error", err)
@@ -209,10 +219,23 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 		_ = tx.Rollback()
 		return nil, err
 	}
+	if err := l.indexChunkTx(ctx, tx, rows); err != nil {
+		// The records do not depend on it: the next step reads what this
+		// one had left from the store.
+		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
+		l.ix.step, l.ix.whole = nil, false
+		l.ix.aborted()
+	}
 	if err := tx.Commit(); err != nil {
+		if l.ix != nil {
+			l.ix.aborted()
+		}
 		return nil, fmt.Errorf("%w: %w", errCommitting, err)
 	}
 	l.rememberUIDs(rows)
+	if l.ix != nil {
+		l.ix.appended(rows)
+	}
 	return seqs, nil
 }
 

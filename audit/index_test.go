@@ -1,0 +1,260 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shipgate/shipgate/audit"
+	"github.com/shipgate/shipgate/store"
+	"github.com/shipgate/shipgate/store/storetest"
+)
+
+// lookups reads what the lookups by object and image hold, and where
+// audit_head says they are complete up to.
+type lookups struct {
+	indexed, objects, images, recent int
+}
+
+func readLookups(t *testing.T, db *store.DB) lookups {
+	t.Helper()
+	var lk lookups
+	for q, v := range map[string]*int{
+		"SELECT indexed FROM audit_head WHERE id = 1": &lk.indexed,
+		"SELECT count(*) FROM audit_objects":          &lk.objects,
+		"SELECT count(*) FROM audit_images":           &lk.images,
+		"SELECT count(*) FROM audit_images_recent":    &lk.recent,
+	} {
+		if err := db.SQL().QueryRow(q).Scan(v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return lk
+}
+
+// findsEach checks that querying by each record's object and by its
+// image's digest finds that record, once, for records from to to-1 of
+// sample.
+func findsEach(t *testing.T, l *audit.Log, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		r := sample(i)
+		for _, f := range []audit.Filter{
+			{Namespace: r.Namespace, Kind: r.Kind, Name: r.Name},
+			{Digest: r.Images[0].Digest},
+		} {
+			page, _, err := l.Query(context.Background(), f, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []uint64
+			for _, e := range page {
+				seqs = append(seqs, e.Seq)
+			}
+			if !slices.Equal(seqs, []uint64{uint64(i)}) {
+				t.Errorf("Query(%+v) = records %v, want [%d]", f, seqs, i)
+			}
+		}
+	}
+}
+
+// A step sorts what was appended since the last and adds it a chunk per
+// batch, in the batch's own transaction; only the last chunk moves
+// audit_head.indexed. Records are found all along.
+func TestStepsAddRecordsAChunkABatch(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	// A step every 16 records, 8 rows a chunk: each record has one row in
+	// each lookup, so a step of 16 takes the 4 batches after it.
+	l := newLog(t, db, audit.WithIndexSteps(16, 8, time.Hour))
+	want := map[int]lookups{
+		15: {indexed: 0, objects: 0, images: 0, recent: 15},
+		16: {indexed: 0, objects: 0, images: 0, recent: 16}, // the step starts after this batch
+		17: {indexed: 0, objects: 8, images: 0, recent: 17},
+		18: {indexed: 0, objects: 16, images: 0, recent: 18},
+		19: {indexed: 0, objects: 16, images: 8, recent: 19},
+		20: {indexed: 16, objects: 16, images: 16, recent: 4},
+		32: {indexed: 16, objects: 16, images: 16, recent: 16},
+		36: {indexed: 32, objects: 32, images: 32, recent: 4},
+	}
+	for i := range 36 {
+		appendN(t, l, i, i+1)
+		if w, ok := want[i+1]; ok {
+			if got := readLookups(t, db); got != w {
+				t.Errorf("after %d records: %+v, want %+v", i+1, got, w)
+			}
+			findsEach(t, l, 0, i+1)
+		}
+	}
+	l.Close()
+	if got, w := readLookups(t, db), (lookups{indexed: 36, objects: 36, images: 36}); got != w {
+		t.Errorf("after Close: %+v, want %+v", got, w)
+	}
+}
+
+// A process killed in the middle of a step leaves some of its rows in the
+// lookups and audit_head.indexed where it was; the next process adds the
+// rest, and every record is found once.
+func TestAStepCutShortIsFinishedByTheNextLog(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	first, err := audit.New(db, audit.WithIndexSteps(16, 8, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, first, 0, 18) // the step of 16 has added its objects, not its images
+	if got, w := readLookups(t, db), (lookups{indexed: 0, objects: 16, images: 0, recent: 18}); got != w {
+		t.Fatalf("after 18 records: %+v, want %+v", got, w)
+	}
+	// The next process, on the file as the first left it: its first step
+	// reads what is not in the lookups from the store.
+	// It runs that step after its first batch, before it takes the next.
+	second := newLog(t, db, audit.WithIndexSteps(1, 8, time.Hour))
+	appendN(t, second, 18, 20)
+	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, recent: 1}); got != w {
+		t.Errorf("after the second log's first batches: %+v, want %+v", got, w)
+	}
+	findsEach(t, second, 0, 20)
+	first.Close()
+	if _, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Records another log appended to the same file, and a redaction (which
+// appends outside the writer), are not in a writer's memory: its steps
+// read them from the store, and every record of both logs ends up in the
+// lookups once.
+func TestLookupsTakeEveryLogsRecords(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	a := newLog(t, db, audit.WithIndexSteps(4, 8, time.Hour))
+	b := newLog(t, db, audit.WithIndexSteps(4, 8, time.Hour))
+	for i := range 40 {
+		l := a
+		if i%3 == 0 {
+			l = b
+		}
+		if _, err := l.Append(t.Context(), sample(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 20 {
+			if _, err := a.Redact(t.Context(), 7, "a token in an env var", audit.User{Username: "alice"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a.Close()
+	b.Close()
+	var size int
+	if err := db.SQL().QueryRow("SELECT size FROM audit_head").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if got, w := readLookups(t, db), (lookups{indexed: size, objects: size, images: 40}); got != w {
+		t.Errorf("lookups %+v, want %+v", got, w)
+	}
+	rows, err := db.SQL().Query("SELECT seq, count(*) FROM audit_objects GROUP BY seq ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	next := 0
+	for rows.Next() {
+		var seq, n int
+		if err := rows.Scan(&seq, &n); err != nil {
+			t.Fatal(err)
+		}
+		if seq != next || n != 1 {
+			t.Fatalf("audit_objects has record %d %d times, expected record %d once", seq, n, next)
+		}
+		next++
+	}
+	if next != size {
+		t.Errorf("audit_objects ends at record %d, log size %d", next, size)
+	}
+}
+
+// Version 8 moves the lookup by object out of an index of audit_log: a log
+// written before it is found by object and image as before, on both
+// stores.
+func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			u := storetest.URL(t, d)
+			raw := openRaw(t, d, u)
+			migrations, err := store.Migrations(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range migrations[:7] {
+				if _, err := raw.Exec(m.SQL); err != nil {
+					t.Fatalf("version %d: %v", m.Version, err)
+				}
+				if _, err := raw.Exec("INSERT INTO schema_migrations VALUES ($1, $2, 'then')", m.Version, m.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Three records as version 7's writer left them.
+			for i := range 3 {
+				r := sample(i)
+				if _, err := raw.Exec(`INSERT INTO audit_log (seq, leaf, record, recorded_at, event, decision, namespace, kind, name, username)
+					VALUES ($1, $2, $3, 0, 'admission', 'denied', $4, $5, $6, $7)`, i, []byte{byte(i)}, fmt.Sprintf(`{"event":"admission","seq":%d}`, i), r.Namespace, r.Kind, r.Name, r.User.Username); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := raw.Exec("INSERT INTO audit_images (digest, seq, container, repository) VALUES ($1, $2, 'api', 'registry.example.com/team/api')", r.Images[0].Digest, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := raw.Exec("UPDATE audit_head SET size = 3"); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			db, err := store.Open(t.Context(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if got, w := readLookups(t, db), (lookups{indexed: 3, objects: 3, images: 3}); got != w {
+				t.Errorf("after migrating: %+v, want %+v", got, w)
+			}
+			l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
+			for i := range 3 {
+				r := sample(i)
+				page, _, err := l.Query(t.Context(), audit.Filter{Namespace: r.Namespace, Kind: r.Kind, Name: r.Name}, "", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) != 1 || page[0].Seq != uint64(i) {
+					t.Errorf("record %d by its object: %d records", i, len(page))
+				}
+			}
+		})
+	}
+}
+
+func openRaw(t *testing.T, d store.Dialect, u string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", u
+	if d == store.SQLite {
+		p, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		driver, dsn = "sqlite", "file:"+p.Host+p.Path
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
