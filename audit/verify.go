@@ -47,7 +47,8 @@ const maxProblems = 100
 
 // Verify reads the whole log in seq order and checks: seqs run from 0
 // without gaps; each record's stored bytes hash to its stored leaf, are
-// canonical, name its seq and agree with the query columns; a redacted
+// canonical, name its seq and agree with the query columns, and are in the
+// lookup by object once a step has added them (index.go); a redacted
 // record is named, with its leaf, by a later redaction record; the tree
 // over the stored leaves has, at every checkpoint's size, the root the
 // checkpoint signs, and every checkpoint is signed by one of verifiers;
@@ -105,7 +106,12 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 // scan reads every record, checks it, and returns the stored leaves, flat,
 // in seq order (without the missing ones).
 func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
-	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted
+	// listed: the record is in the lookup by object, or not due in it yet
+	// (index.go): a row deleted from audit_objects would hide it from
+	// queries by object.
+	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted,
+		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_objects o
+			WHERE o.namespace = audit_log.namespace AND o.kind = audit_log.kind AND o.name = audit_log.name AND o.seq = audit_log.seq)
 		FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
@@ -115,7 +121,8 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	var next uint64
 	for rows.Next() {
 		var c columns
-		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted); err != nil {
+		var listed bool
+		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted, &listed); err != nil {
 			return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 		}
 		seq := uint64(c.seq)
@@ -129,6 +136,9 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		}
 		leaves = append(leaves, c.leaf...)
 		v.record(c)
+		if !listed {
+			v.fail(seq, "record %d: missing from the lookup by object (audit_objects)", seq)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)

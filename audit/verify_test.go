@@ -127,6 +127,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "UPDATE audit_log SET namespace = 'dev' WHERE seq = 4") },
 			seq:    4, says: "record 4: query columns do not match its content",
 		},
+		"a record taken out of the lookup by object": {
+			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_objects WHERE seq = 9") },
+			seq:    9, says: "record 9: missing from the lookup by object (audit_objects)",
+		},
 		"a record deleted": {
 			tamper: func(t *testing.T, tl tamperLog) {
 				tl.exec(t, "DELETE FROM audit_log WHERE seq = 7")
