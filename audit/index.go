@@ -81,6 +81,9 @@ type indexer struct {
 	// chunk is what the current transaction added of step, kept until it
 	// commits.
 	chunkObjects, chunkImages int
+	// failed is when a step last failed: the next waits indexEvery, so a
+	// database that refuses them is not asked again at every batch.
+	failed time.Time
 }
 
 type indexSteps struct {
@@ -189,7 +192,7 @@ func (l *Log) indexIfDue(due, idle bool) {
 	if ix == nil {
 		return
 	}
-	if ix.step == nil && ix.behind() > 0 && (due || ix.behind() >= uint64(l.opts.indexStep)) {
+	if ix.step == nil && ix.behind() > 0 && (due || ix.behind() >= uint64(l.opts.indexStep)) && time.Since(ix.failed) >= l.opts.indexEvery {
 		if !ix.whole {
 			l.indexFromStore()
 			return
@@ -206,7 +209,7 @@ func (l *Log) indexIfDue(due, idle bool) {
 		if err := l.indexAlone(); err != nil {
 			l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
 			l.resetConn()
-			ix.step, ix.whole = nil, false // the next step reads them from the store
+			ix.step, ix.whole, ix.failed = nil, false, time.Now() // the next step reads them from the store
 			return
 		}
 	}
@@ -330,6 +333,7 @@ func (l *Log) indexFromStore() {
 	if err != nil {
 		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
 		l.resetConn()
+		ix.failed = time.Now()
 		return
 	}
 	// Everything before size is in the lookups; what this writer appended

@@ -258,3 +258,35 @@ func openRaw(t *testing.T, d store.Dialect, u string) *sql.DB {
 	t.Cleanup(func() { raw.Close() })
 	return raw
 }
+
+// A step the database refuses costs no record: appends go on, queries find
+// the records through their columns, and a later step adds them once the
+// database takes it.
+func TestARefusedStepLosesNothing(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	if _, err := db.SQL().Exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit_objects BEGIN SELECT RAISE(FAIL, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t, db, audit.WithIndexSteps(4, 8, 20*time.Millisecond))
+	appendN(t, l, 0, 20)
+	if got := readLookups(t, db); got.indexed != 0 || got.objects != 0 {
+		t.Fatalf("with every step refused: %+v, want nothing in the lookups", got)
+	}
+	findsEach(t, l, 0, 20)
+	if _, err := db.SQL().Exec("DROP TRIGGER refuse"); err != nil {
+		t.Fatal(err)
+	}
+	// The ticker's next step, once the database takes it.
+	deadline := time.Now().Add(20 * time.Second)
+	for readLookups(t, db).indexed != 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no step added the records after the database took them again: %+v", readLookups(t, db))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, w := readLookups(t, db), (lookups{indexed: 20, objects: 20, images: 20}); got != w {
+		t.Errorf("after the step: %+v, want %+v", got, w)
+	}
+	findsEach(t, l, 0, 20)
+}

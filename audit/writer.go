@@ -223,7 +223,7 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 		// The records do not depend on it: the next step reads what this
 		// one had left from the store.
 		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
-		l.ix.step, l.ix.whole = nil, false
+		l.ix.step, l.ix.whole, l.ix.failed = nil, false, time.Now()
 		l.ix.aborted()
 	}
 	if err := tx.Commit(); err != nil {
