@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/shipgate/shipgate/store"
 	"golang.org/x/mod/sumdb/note"
@@ -48,7 +49,7 @@ const maxProblems = 100
 // Verify reads the whole log in seq order and checks: seqs run from 0
 // without gaps; each record's stored bytes hash to its stored leaf, are
 // canonical, name its seq and agree with the query columns, and are in the
-// lookup by object once a step has added them (index.go); a redacted
+// lookups by object and image (or not due there yet, index.go); a redacted
 // record is named, with its leaf, by a later redaction record; the tree
 // over the stored leaves has, at every checkpoint's size, the root the
 // checkpoint signs, and every checkpoint is signed by one of verifiers;
@@ -95,6 +96,7 @@ type verifier struct {
 	rep      *Report
 	named    map[uint64]string // seq → leaf (hex) named by a redaction record
 	redacted map[uint64][]byte // redacted seq → its stored leaf
+	images   []imageKey        // image rows still to look for (checkImages)
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) {
@@ -139,9 +141,17 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		if !listed {
 			v.fail(seq, "record %d: missing from the lookup by object (audit_objects)", seq)
 		}
+		if len(v.images) >= imageChecks {
+			if err := v.checkImages(ctx, db); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
+	}
+	if err := v.checkImages(ctx, db); err != nil {
+		return nil, err
 	}
 	v.rep.Size = next
 	return leaves, nil
@@ -179,6 +189,57 @@ func (v *verifier) record(c columns) {
 		return
 	}
 	v.redaction(seq, r, c.redacted != 0, c.leaf)
+	for _, im := range imageRows(r.Images) {
+		v.images = append(v.images, imageKey{im.digest, seq, im.container, im.repository})
+	}
+}
+
+// imageChecks is how many image rows checkImages asks about at once.
+const imageChecks = 256
+
+// checkImages checks that the image rows of the records read since the
+// last call are in the lookup by image, or in audit_images_recent before
+// a step moves them there (index.go): a deleted or altered row would hide
+// its record from queries by digest or repository.
+func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
+	if len(v.images) == 0 {
+		return nil
+	}
+	tuple := "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT))"
+	list := tuple + strings.Repeat(", "+tuple, len(v.images)-1)
+	var args []any
+	for range 2 {
+		for _, im := range v.images {
+			args = append(args, im.digest, int64(im.seq), im.container, im.repository)
+		}
+	}
+	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
+		`SELECT digest, seq, container, repository FROM audit_images WHERE (digest, seq, container, repository) IN (VALUES `+list+`)
+		UNION SELECT digest, seq, container, repository FROM audit_images_recent WHERE (digest, seq, container, repository) IN (VALUES `+list+`)`), args...)
+	if err != nil {
+		return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[imageKey]bool, len(v.images))
+	for rows.Next() {
+		var k imageKey
+		var seq int64
+		if err := rows.Scan(&k.digest, &seq, &k.container, &k.repository); err != nil {
+			return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
+		}
+		k.seq = uint64(seq)
+		found[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
+	}
+	for _, im := range v.images {
+		if !found[im] {
+			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image (audit_images)", im.seq, im.digest, im.container)
+		}
+	}
+	v.images = v.images[:0]
+	return nil
 }
 
 // content checks that a record's bytes are its canonical form and name

@@ -131,6 +131,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_objects WHERE seq = 9") },
 			seq:    9, says: "record 9: missing from the lookup by object (audit_objects)",
 		},
+		"a record's image taken out of the lookup by image": {
+			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_images WHERE seq = 11") },
+			seq:    11, says: "record 11: image sha256:" + strings.Repeat("0", 62) + "0b of container api missing from the lookup by image (audit_images)",
+		},
+		"a record's image moved to another repository": {
+			tamper: func(t *testing.T, tl tamperLog) {
+				tl.exec(t, "UPDATE audit_images SET repository = 'registry.example.com/other' WHERE seq = 12")
+			},
+			seq: 12, says: "record 12: image sha256:" + strings.Repeat("0", 62) + "0c of container api missing from the lookup by image (audit_images)",
+		},
 		"a record deleted": {
 			tamper: func(t *testing.T, tl tamperLog) {
 				tl.exec(t, "DELETE FROM audit_log WHERE seq = 7")
