@@ -229,7 +229,7 @@ func (l *Log) indexAlone() error {
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
-	if err := l.indexChunkTx(ctx, tx, nil); err != nil {
+	if err := l.indexChunkTx(ctx, tx, nil, true); err != nil {
 		_ = tx.Rollback()
 		l.ix.aborted()
 		return err
@@ -243,16 +243,16 @@ func (l *Log) indexAlone() error {
 }
 
 // indexChunkTx adds the next chunk of the step, if one is under way, in
-// tx, which appended rows (none: a transaction of its own). When it is the
-// last, tx also moves audit_head.indexed past the step and clears its
-// images from audit_images_recent.
-func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row) error {
+// tx: a batch's, which appended rows, or, alone, a transaction of its own.
+// When it is the last, tx also moves audit_head.indexed past the step and
+// clears its images from audit_images_recent.
+func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bool) error {
 	ix := l.ix
 	if ix == nil || ix.step == nil || !ix.step.ready() {
 		return nil
 	}
 	n := indexChunkAlone
-	if rows != nil {
+	if !alone {
 		own := len(rows)
 		for _, r := range rows {
 			own += len(imageRows(r.rec.Images))

@@ -219,7 +219,7 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 		_ = tx.Rollback()
 		return nil, err
 	}
-	if err := l.indexChunkTx(ctx, tx, rows); err != nil {
+	if err := l.indexChunkTx(ctx, tx, rows, false); err != nil {
 		// The records do not depend on it: the next step reads what this
 		// one had left from the store.
 		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
