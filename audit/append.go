@@ -152,6 +152,7 @@ type row struct {
 	leaf   []byte
 	record []byte
 	rec    *Record
+	images []imageRow // imageRows(rec.Images)
 	also   []store.Write
 }
 
@@ -184,7 +185,7 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 		if err := rng.Append(leaf, nil); err != nil {
 			return nil, nil, fmt.Errorf("extending the audit tree: %w", err)
 		}
-		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, also: j.also})
+		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, images: imageRows(j.rec.Images), also: j.also})
 		seqs[i] = size
 		size++
 	}

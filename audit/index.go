@@ -169,10 +169,24 @@ func (ix *indexer) appended(rows []row) {
 	}
 	for _, r := range rows {
 		ix.objects = append(ix.objects, objectKey{r.rec.Namespace, r.rec.Kind, r.rec.Name, r.seq})
-		for _, im := range imageRows(r.rec.Images) {
+		for _, im := range r.images {
 			ix.images = append(ix.images, imageKey{im.digest, r.seq, im.container, im.repository})
 		}
 	}
+}
+
+// indexFailed gives up the step under way, after err: the next, after
+// indexEvery, reads what is missing from the store. The records do not
+// depend on it. reset gives the writer's connection back, unless the
+// failure was inside a batch's transaction, which goes on.
+func (l *Log) indexFailed(err error, reset bool) {
+	l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
+	if reset {
+		l.resetConn()
+	}
+	ix := l.ix
+	ix.step, ix.whole, ix.failed = nil, false, time.Now()
+	ix.aborted()
 }
 
 // aborted forgets what the current transaction added: it did not commit.
@@ -207,9 +221,7 @@ func (l *Log) indexIfDue(due, idle bool) {
 	}
 	for idle && ix.step != nil && ix.step.ready() && len(l.queue) == 0 {
 		if err := l.indexAlone(); err != nil {
-			l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
-			l.resetConn()
-			ix.step, ix.whole, ix.failed = nil, false, time.Now() // the next step reads them from the store
+			l.indexFailed(err, true)
 			return
 		}
 	}
@@ -220,14 +232,9 @@ func (l *Log) indexIfDue(due, idle bool) {
 func (l *Log) indexAlone() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.commitTimeout)
 	defer cancel()
-	if l.conn == nil {
-		if err := l.openConn(ctx); err != nil {
-			return err
-		}
-	}
-	tx, err := l.conn.BeginTx(ctx, nil)
+	tx, err := l.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("beginning a transaction: %w", err)
+		return err
 	}
 	if err := l.indexChunkTx(ctx, tx, nil, true); err != nil {
 		_ = tx.Rollback()
@@ -255,7 +262,7 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	if !alone {
 		own := len(rows)
 		for _, r := range rows {
-			own += len(imageRows(r.rec.Images))
+			own += len(r.images)
 		}
 		n = max(l.opts.indexChunk, 2*own)
 	}
@@ -331,9 +338,7 @@ func (l *Log) indexFromStore() {
 	defer cancel()
 	size, err := l.indexFromStoreTx(ctx)
 	if err != nil {
-		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
-		l.resetConn()
-		ix.failed = time.Now()
+		l.indexFailed(err, true)
 		return
 	}
 	// Everything before size is in the lookups; what this writer appended
@@ -343,14 +348,9 @@ func (l *Log) indexFromStore() {
 }
 
 func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
-	if l.conn == nil {
-		if err := l.openConn(ctx); err != nil {
-			return 0, err
-		}
-	}
-	tx, err := l.conn.BeginTx(ctx, nil)
+	tx, err := l.begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("beginning a transaction: %w", err)
+		return 0, err
 	}
 	defer tx.Rollback()
 	var size, indexed int64

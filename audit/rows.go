@@ -143,7 +143,7 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 		}
 		args = append(args, r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
 			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username)
-		for _, im := range imageRows(r.rec.Images) {
+		for _, im := range r.images {
 			images = append(images, im.digest, int64(r.seq), im.container, im.repository)
 		}
 	}
@@ -214,7 +214,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 			uids[i] = &r.rec.RequestUID
 		}
 		events[i], decisions[i], namespaces[i], kinds[i], names[i], users[i] = r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username
-		for _, im := range imageRows(r.rec.Images) {
+		for _, im := range r.images {
 			iDigests, iSeqs = append(iDigests, im.digest), append(iSeqs, int64(r.seq))
 			iContainers, iRepos = append(iContainers, im.container), append(iRepos, im.repository)
 		}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -205,14 +206,9 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if l.conn == nil {
-		if err := l.openConn(ctx); err != nil {
-			return nil, err
-		}
-	}
-	tx, err := l.conn.BeginTx(ctx, nil)
+	tx, err := l.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("beginning a transaction: %w", err)
+		return nil, err
 	}
 	seqs, rows, err := l.appendTx(ctx, tx, batch)
 	if err != nil {
@@ -222,9 +218,7 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 	if err := l.indexChunkTx(ctx, tx, rows, false); err != nil {
 		// The records do not depend on it: the next step reads what this
 		// one had left from the store.
-		l.opts.logger.Warn("adding audit records to the lookups by object and image", "error", err)
-		l.ix.step, l.ix.whole, l.ix.failed = nil, false, time.Now()
-		l.ix.aborted()
+		l.indexFailed(err, false)
 	}
 	if err := tx.Commit(); err != nil {
 		if l.ix != nil {
@@ -237,6 +231,21 @@ func (l *Log) commitOnce(batch []*job) ([]uint64, error) {
 		l.ix.appended(rows)
 	}
 	return seqs, nil
+}
+
+// begin starts a transaction on the writer's connection, taking one when
+// it has none.
+func (l *Log) begin(ctx context.Context) (*sql.Tx, error) {
+	if l.conn == nil {
+		if err := l.openConn(ctx); err != nil {
+			return nil, err
+		}
+	}
+	tx, err := l.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("beginning a transaction: %w", err)
+	}
+	return tx, nil
 }
 
 // openConn takes the writer's own connection from the pool: its prepared
