@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// The lookups by object (audit_objects) and by image (audit_images) are
-// keyed by what a record is about, so each record lands at its own place
+// The lookups by object (audit_objects), by image digest (audit_images)
+// and by image repository (audit_repositories) are keyed by what a record
+// is about, so each record lands at its own place
 // in each: a batch of records for different objects and images wrote a
 // page of each per record, most of what a commit wrote to the WAL and,
 // copied back, to the database file. On SQLite the writer adds records to
@@ -64,23 +65,43 @@ type imageKey struct {
 	container, repository string
 }
 
+// repoKey is a row of audit_repositories.
+type repoKey struct {
+	repository string
+	seq        uint64
+}
+
+// repoKeys are the audit_repositories rows of a record's images: one per
+// repository.
+func repoKeys(seq uint64, images []imageRow, keys []repoKey) []repoKey {
+	from := len(keys)
+	for _, im := range images {
+		k := repoKey{im.repository, seq}
+		if !slices.Contains(keys[from:], k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // indexer is the writer's side of the lookups on SQLite; only the writer
 // uses it.
 type indexer struct {
 	// indexed is audit_head.indexed as the writer last knew it; next is
-	// one past the last record it appended. objects and images hold the
-	// rows of the records in between that no step has taken yet, in seq
-	// order, when whole says they are all there.
+	// one past the last record it appended. objects, images and repos
+	// hold the rows of the records in between that no step has taken yet,
+	// in seq order, when whole says they are all there.
 	indexed, next uint64
 	whole         bool
 	objects       []objectKey
 	images        []imageKey
+	repos         []repoKey
 	// step is the step under way: the rows left to add, each in its
 	// lookup's order, and the seq indexed moves to when they are added.
 	step *indexSteps
 	// chunk is what the current transaction added of step, kept until it
 	// commits.
-	chunkObjects, chunkImages int
+	chunkObjects, chunkImages, chunkRepos int
 	// failed is when a step last failed: the next waits indexEvery, so a
 	// database that refuses them is not asked again at every batch.
 	failed time.Time
@@ -89,9 +110,9 @@ type indexer struct {
 type indexSteps struct {
 	objects []objectKey
 	images  []imageKey
+	repos   []repoKey
 	to      uint64
-	// sorted is closed once objects and images are in their lookups'
-	// order: a large step is sorted beside the writer, which goes on
+	// sorted is closed once the rows are in their lookups' order: a large step is sorted beside the writer, which goes on
 	// with its batches meanwhile.
 	sorted chan struct{}
 }
@@ -122,6 +143,12 @@ func (st *indexSteps) sort() {
 		}
 		return strings.Compare(a.container, b.container)
 	})
+	slices.SortFunc(st.repos, func(a, b repoKey) int {
+		if c := strings.Compare(a.repository, b.repository); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 	close(st.sorted)
 }
 
@@ -148,14 +175,15 @@ func (l *Log) newIndexer(ctx context.Context) error {
 // appended notes the rows a committed transaction appended, and what of a
 // step it added to the lookups.
 func (ix *indexer) appended(rows []row) {
-	if ix.step != nil && ix.chunkObjects+ix.chunkImages > 0 { // so the step is sorted
+	if ix.step != nil && ix.chunkObjects+ix.chunkImages+ix.chunkRepos > 0 { // so the step is sorted
 		ix.step.objects = ix.step.objects[ix.chunkObjects:]
 		ix.step.images = ix.step.images[ix.chunkImages:]
-		if len(ix.step.objects) == 0 && len(ix.step.images) == 0 {
+		ix.step.repos = ix.step.repos[ix.chunkRepos:]
+		if ix.step.rows() == 0 {
 			ix.indexed, ix.step = ix.step.to, nil
 		}
 	}
-	ix.chunkObjects, ix.chunkImages = 0, 0
+	ix.aborted()
 	if len(rows) == 0 {
 		return
 	}
@@ -164,7 +192,7 @@ func (ix *indexer) appended(rows []row) {
 	}
 	ix.next = rows[len(rows)-1].seq + 1
 	if !ix.whole {
-		ix.objects, ix.images = ix.objects[:0], ix.images[:0]
+		ix.objects, ix.images, ix.repos = ix.objects[:0], ix.images[:0], ix.repos[:0]
 		return
 	}
 	for _, r := range rows {
@@ -172,6 +200,7 @@ func (ix *indexer) appended(rows []row) {
 		for _, im := range r.images {
 			ix.images = append(ix.images, imageKey{im.digest, r.seq, im.container, im.repository})
 		}
+		ix.repos = repoKeys(r.seq, r.images, ix.repos)
 	}
 }
 
@@ -190,7 +219,10 @@ func (l *Log) indexFailed(err error, reset bool) {
 }
 
 // aborted forgets what the current transaction added: it did not commit.
-func (ix *indexer) aborted() { ix.chunkObjects, ix.chunkImages = 0, 0 }
+func (ix *indexer) aborted() { ix.chunkObjects, ix.chunkImages, ix.chunkRepos = 0, 0, 0 }
+
+// rows is how many rows the step has left to add.
+func (st *indexSteps) rows() int { return len(st.objects) + len(st.images) + len(st.repos) }
 
 // behind is how many records are not in the lookups, as far as the writer
 // knows.
@@ -211,9 +243,9 @@ func (l *Log) indexIfDue(due, idle bool) {
 			l.indexFromStore()
 			return
 		}
-		st := &indexSteps{objects: ix.objects, images: ix.images, to: ix.next, sorted: make(chan struct{})}
-		ix.step, ix.objects, ix.images = st, nil, nil
-		if len(st.objects)+len(st.images) < indexSortBeside {
+		st := &indexSteps{objects: ix.objects, images: ix.images, repos: ix.repos, to: ix.next, sorted: make(chan struct{})}
+		ix.step, ix.objects, ix.images, ix.repos = st, nil, nil, nil
+		if st.rows() < indexSortBeside {
 			st.sort()
 		} else {
 			go st.sort()
@@ -260,14 +292,17 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	}
 	n := indexChunkAlone
 	if !alone {
+		// A record's rows: its object, its images, and at most as many
+		// repositories as images.
 		own := len(rows)
 		for _, r := range rows {
-			own += len(r.images)
+			own += 2 * len(r.images)
 		}
 		n = max(l.opts.indexChunk, 2*own)
 	}
 	objects := ix.step.objects[:min(n, len(ix.step.objects))]
 	images := ix.step.images[:min(n-len(objects), len(ix.step.images))]
+	repos := ix.step.repos[:min(n-len(objects)-len(images), len(ix.step.repos))]
 	if len(objects) > 0 {
 		args := make([]any, 0, 4*len(objects))
 		for _, o := range objects {
@@ -286,12 +321,21 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 			return fmt.Errorf("adding audit records to the lookup by image: %w", err)
 		}
 	}
-	if len(objects) == len(ix.step.objects) && len(images) == len(ix.step.images) {
+	if len(repos) > 0 {
+		args := make([]any, 0, 2*len(repos))
+		for _, r := range repos {
+			args = append(args, r.repository, int64(r.seq))
+		}
+		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_repositories (repository, seq) VALUES ", 2, args); err != nil {
+			return fmt.Errorf("adding audit records to the lookup by repository: %w", err)
+		}
+	}
+	if len(objects)+len(images)+len(repos) == ix.step.rows() {
 		if err := l.indexedTo(ctx, tx, ix.step.to); err != nil {
 			return err
 		}
 	}
-	ix.chunkObjects, ix.chunkImages = len(objects), len(images)
+	ix.chunkObjects, ix.chunkImages, ix.chunkRepos = len(objects), len(images), len(repos)
 	return nil
 }
 
@@ -344,7 +388,7 @@ func (l *Log) indexFromStore() {
 	// Everything before size is in the lookups; what this writer appended
 	// after it (nothing: it runs between batches) would be in memory.
 	ix.indexed, ix.next, ix.whole = size, size, true
-	ix.objects, ix.images = ix.objects[:0], ix.images[:0]
+	ix.objects, ix.images, ix.repos = ix.objects[:0], ix.images[:0], ix.repos[:0]
 }
 
 func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
@@ -365,6 +409,10 @@ func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_images (digest, seq, container, repository)
 			SELECT digest, seq, container, repository FROM audit_images_recent WHERE seq < ? ORDER BY digest, seq, container`, size); err != nil {
 			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by image: %w", indexed, size-1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_repositories (repository, seq)
+			SELECT DISTINCT repository, seq FROM audit_images_recent WHERE seq < ? ORDER BY repository, seq`, size); err != nil {
+			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by repository: %w", indexed, size-1, err)
 		}
 		if err := l.indexedTo(ctx, tx, uint64(size)); err != nil {
 			return 0, err

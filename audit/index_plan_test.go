@@ -12,7 +12,7 @@ import (
 
 // Queries by object and by image go through the lookups and the few
 // records not in them yet, not through the whole log: SQLite's plan
-// searches audit_objects or audit_images by key, and reads audit_log by
+// searches audit_objects, audit_images or audit_repositories by key, and reads audit_log by
 // the seqs found (rowid=?, or seq=? in another index), not by walking it
 // from the cursor (rowid>?) or whole (SCAN).
 func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
@@ -38,6 +38,7 @@ func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
 		{Filter{Namespace: "prod", Kind: "Deployment", Name: "api-3", Decision: DecisionDenied, User: "dev-0"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=? AND kind=? AND name=? AND seq>?)"},
 		{Filter{Namespace: "prod"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=?)"},
 		{Filter{Digest: fmt.Sprintf("sha256:%064x", 3)}, "SEARCH audit_images USING PRIMARY KEY (digest=? AND seq>?)"},
+		{Filter{Repository: "registry.example.com/team"}, "SEARCH audit_repositories USING PRIMARY KEY (repository>? AND repository<?)"},
 	} {
 		q, args := tc.f.query(100, 101)
 		rows, err := db.SQL().QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)

@@ -14,10 +14,10 @@ import (
 	"github.com/shipgate/shipgate/store/storetest"
 )
 
-// lookups reads what the lookups by object and image hold, and where
-// audit_head says they are complete up to.
+// lookups reads what the lookups by object, image and repository hold,
+// and where audit_head says they are complete up to.
 type lookups struct {
-	indexed, objects, images, recent int
+	indexed, objects, images, repos, recent int
 }
 
 func readLookups(t *testing.T, db *store.DB) lookups {
@@ -27,6 +27,7 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 		"SELECT indexed FROM audit_head WHERE id = 1": &lk.indexed,
 		"SELECT count(*) FROM audit_objects":          &lk.objects,
 		"SELECT count(*) FROM audit_images":           &lk.images,
+		"SELECT count(*) FROM audit_repositories":     &lk.repos,
 		"SELECT count(*) FROM audit_images_recent":    &lk.recent,
 	} {
 		if err := db.SQL().QueryRow(q).Scan(v); err != nil {
@@ -38,9 +39,23 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 
 // findsEach checks that querying by each record's object and by its
 // image's digest finds that record, once, for records from to to-1 of
-// sample.
+// sample, and that querying by their images' repository finds them all,
+// once each.
 func findsEach(t *testing.T, l *audit.Log, from, to int) {
 	t.Helper()
+	page, _, err := l.Query(context.Background(), audit.Filter{Repository: "registry.example.com/team"}, "", audit.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []uint64
+	for _, e := range page {
+		if e.Seq >= uint64(from) && e.Seq < uint64(to) {
+			all = append(all, e.Seq)
+		}
+	}
+	if len(all) != to-from || (len(all) > 0 && (all[0] != uint64(from) || all[len(all)-1] != uint64(to-1))) {
+		t.Errorf("Query by repository found records %v, want %d-%d once each", all, from, to-1)
+	}
 	for i := from; i < to; i++ {
 		r := sample(i)
 		for _, f := range []audit.Filter{
@@ -69,19 +84,21 @@ func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
 	// A step every 16 records, 8 rows a chunk: each record has one row in
-	// each lookup, so a step of 16 takes the 4 batches after it.
+	// each lookup, so a step of 16 takes the 6 batches after it.
 	l := newLog(t, db, audit.WithIndexSteps(16, 8, time.Hour))
 	want := map[int]lookups{
-		15: {indexed: 0, objects: 0, images: 0, recent: 15},
-		16: {indexed: 0, objects: 0, images: 0, recent: 16}, // the step starts after this batch
-		17: {indexed: 0, objects: 8, images: 0, recent: 17},
-		18: {indexed: 0, objects: 16, images: 0, recent: 18},
-		19: {indexed: 0, objects: 16, images: 8, recent: 19},
-		20: {indexed: 16, objects: 16, images: 16, recent: 4},
-		32: {indexed: 16, objects: 16, images: 16, recent: 16},
-		36: {indexed: 32, objects: 32, images: 32, recent: 4},
+		15: {indexed: 0, objects: 0, images: 0, repos: 0, recent: 15},
+		16: {indexed: 0, objects: 0, images: 0, repos: 0, recent: 16}, // the step starts after this batch
+		17: {indexed: 0, objects: 8, images: 0, repos: 0, recent: 17},
+		18: {indexed: 0, objects: 16, images: 0, repos: 0, recent: 18},
+		19: {indexed: 0, objects: 16, images: 8, repos: 0, recent: 19},
+		20: {indexed: 0, objects: 16, images: 16, repos: 0, recent: 20},
+		21: {indexed: 0, objects: 16, images: 16, repos: 8, recent: 21},
+		22: {indexed: 16, objects: 16, images: 16, repos: 16, recent: 6},
+		32: {indexed: 16, objects: 16, images: 16, repos: 16, recent: 16},
+		38: {indexed: 32, objects: 32, images: 32, repos: 32, recent: 6},
 	}
-	for i := range 36 {
+	for i := range 38 {
 		appendN(t, l, i, i+1)
 		if w, ok := want[i+1]; ok {
 			if got := readLookups(t, db); got != w {
@@ -91,7 +108,7 @@ func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 		}
 	}
 	l.Close()
-	if got, w := readLookups(t, db), (lookups{indexed: 36, objects: 36, images: 36}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 38, objects: 38, images: 38, repos: 38}); got != w {
 		t.Errorf("after Close: %+v, want %+v", got, w)
 	}
 }
@@ -115,7 +132,7 @@ func TestAStepCutShortIsFinishedByTheNextLog(t *testing.T) {
 	// It runs that step after its first batch, before it takes the next.
 	second := newLog(t, db, audit.WithIndexSteps(1, 8, time.Hour))
 	appendN(t, second, 18, 20)
-	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, recent: 1}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, repos: 19, recent: 1}); got != w {
 		t.Errorf("after the second log's first batches: %+v, want %+v", got, w)
 	}
 	findsEach(t, second, 0, 20)
@@ -154,7 +171,7 @@ func TestLookupsTakeEveryLogsRecords(t *testing.T) {
 	if err := db.SQL().QueryRow("SELECT size FROM audit_head").Scan(&size); err != nil {
 		t.Fatal(err)
 	}
-	if got, w := readLookups(t, db), (lookups{indexed: size, objects: size, images: 40}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: size, objects: size, images: 40, repos: 40}); got != w {
 		t.Errorf("lookups %+v, want %+v", got, w)
 	}
 	rows, err := db.SQL().Query("SELECT seq, count(*) FROM audit_objects GROUP BY seq ORDER BY seq")
@@ -178,9 +195,10 @@ func TestLookupsTakeEveryLogsRecords(t *testing.T) {
 	}
 }
 
-// Version 8 moves the lookup by object out of an index of audit_log: a log
-// written before it is found by object and image as before, on both
-// stores.
+// Version 8 moves the lookup by object out of an index of audit_log, and
+// version 9 the lookup by repository out of an index of audit_images: a
+// log written before them is found by object, digest and repository as
+// before, on both stores.
 func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {
@@ -223,7 +241,7 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			if got, w := readLookups(t, db), (lookups{indexed: 3, objects: 3, images: 3}); got != w {
+			if got, w := readLookups(t, db), (lookups{indexed: 3, objects: 3, images: 3, repos: 3}); got != w {
 				t.Errorf("after migrating: %+v, want %+v", got, w)
 			}
 			l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
@@ -236,6 +254,20 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 				if len(page) != 1 || page[0].Seq != uint64(i) {
 					t.Errorf("record %d by its object: %d records", i, len(page))
 				}
+				page, _, err = l.Query(t.Context(), audit.Filter{Digest: r.Images[0].Digest}, "", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) != 1 || page[0].Seq != uint64(i) {
+					t.Errorf("record %d by its digest: %d records", i, len(page))
+				}
+			}
+			page, _, err := l.Query(t.Context(), audit.Filter{Repository: "registry.example.com/team"}, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) != 3 {
+				t.Errorf("by repository: %d records, want 3", len(page))
 			}
 		})
 	}
@@ -285,7 +317,7 @@ func TestARefusedStepLosesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got, w := readLookups(t, db), (lookups{indexed: 20, objects: 20, images: 20}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 20, objects: 20, images: 20, repos: 20}); got != w {
 		t.Errorf("after the step: %+v, want %+v", got, w)
 	}
 	findsEach(t, l, 0, 20)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -125,9 +126,17 @@ func (f Filter) where(from uint64) ([]string, []any) {
 	eq("username", f.User)
 	eq("decision", f.Decision)
 	if f.Repository != "" {
-		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE seq >= ? AND substr(repository, 1, ?) = ? UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
-		n := utf8.RuneCountInString(f.Repository) // substr counts characters
-		args = append(args, int64(from), n, f.Repository, n, f.Repository)
+		// The repositories with this prefix are a range of the lookup's
+		// key. A stored repository is valid UTF-8 (clean), so the
+		// prefix is cleaned the same way.
+		p := clean(f.Repository)
+		lookup, lookupArgs := "repository >= ?", []any{p}
+		if end, ok := prefixEnd(p); ok {
+			lookup, lookupArgs = lookup+" AND repository < ?", append(lookupArgs, end)
+		}
+		where = append(where, "seq IN (SELECT seq FROM audit_repositories WHERE "+lookup+" AND seq >= ? UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
+		n := utf8.RuneCountInString(p) // substr counts characters
+		args = append(append(args, lookupArgs...), int64(from), n, p)
 	}
 	if f.Digest != "" {
 		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE digest = ? AND seq >= ? UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
@@ -142,6 +151,26 @@ func (f Filter) where(from uint64) ([]string, []any) {
 		args = append(args, f.Until.UnixNano())
 	}
 	return where, args
+}
+
+// prefixEnd is the least string greater than every string that starts
+// with p, comparing bytes, which for valid UTF-8 is comparing characters:
+// p with its last character one further (past the surrogates, which UTF-8
+// cannot spell). A last character that is the greatest there is gives way
+// to the one before it; a p made only of those has no end.
+func prefixEnd(p string) (string, bool) {
+	r := []rune(p)
+	for i := len(r) - 1; i >= 0; i-- {
+		next := r[i] + 1
+		if next == 0xD800 {
+			next = 0xE000
+		}
+		if next <= unicode.MaxRune {
+			r[i] = next
+			return string(r[:i+1]), true
+		}
+	}
+	return "", false
 }
 
 // cursorPrefix versions the cursor's form.

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -101,6 +102,8 @@ func TestQueryFiltersAndPages(t *testing.T) {
 					"a repository prefix":          {audit.Filter{Repository: "registry.example.com/infra"}, []uint64{0, 4, 8}},
 					"a repository":                 {audit.Filter{Repository: "registry.example.com/team/api"}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
 					"a repository nobody uses":     {audit.Filter{Repository: "registry.example.com/tea/"}, nil},
+					"a prefix inside a segment":    {audit.Filter{Repository: "registry.example.com/team/ap"}, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}},
+					"a prefix just past the last":  {audit.Filter{Repository: "registry.example.com/team/apj"}, nil},
 					"a digest":                     {audit.Filter{Digest: "sha256:" + strings.Repeat("0", 63) + "5"}, []uint64{5}},
 					"a time window":                {audit.Filter{Since: base.Add(3 * time.Second), Until: base.Add(6 * time.Second)}, []uint64{3, 4, 5}},
 					"since, in another time zone":  {audit.Filter{Since: base.Add(10 * time.Second).UTC()}, []uint64{10, 11}},
@@ -308,5 +311,60 @@ func TestImageRowsOnePerImage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A query by repository prefix reads a range of the lookup's key, from the
+// prefix to the least string past every string it starts: prefixes ending
+// in characters of several bytes, or in the greatest there is, find
+// exactly the records whose repository starts with them, in the lookup
+// and before a step has added them there.
+func TestQueryByRepositoryPrefixIsARange(t *testing.T) {
+	t.Parallel()
+	repos := []string{"r.example/ü", "r.example/ü\U0010FFFFx", "r.example/\U0010FFFF", "r.example/\U0010FFFF\U0010FFFF", "r.example/v", "r.example/\uD7FF", "r.example/\uE000", "r.exampl"}
+	tests := map[string][]uint64{
+		"r.example/":                     {0, 1, 2, 3, 4, 5, 6},
+		"r.example/ü":                    {0, 1},
+		"r.example/ü\U0010FFFF":          {1},
+		"r.example/\U0010FFFF":           {2, 3},
+		"r.example/\U0010FFFF\U0010FFFF": {3},
+		"r.example/\uD7FF":               {5},
+		"r.example/\uE000":               {6},
+		"r.exampl":                       {0, 1, 2, 3, 4, 5, 6, 7},
+		"r.example/w":                    nil,
+	}
+	for _, d := range storetest.Dialects {
+		for _, stepped := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/in the lookup=%v", d, stepped), func(t *testing.T) {
+				t.Parallel()
+				db := storetest.Open(t, d)
+				noSteps := audit.WithIndexSteps(1<<30, 128, time.Hour)
+				l := newLog(t, db, noSteps)
+				for i, repo := range repos {
+					r := sample(i)
+					r.Images = []audit.Image{{Container: "app", Ref: repo + ":1", Digest: fmt.Sprintf("sha256:%064x", i)}}
+					if _, err := l.Append(t.Context(), r); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if stepped {
+					l.Close()
+					l = newLog(t, db, noSteps)
+				}
+				for prefix, want := range tests {
+					page, _, err := l.Query(t.Context(), audit.Filter{Repository: prefix}, "", 100)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []uint64
+					for _, e := range page {
+						got = append(got, e.Seq)
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("prefix %q: records %v, want %v", prefix, got, want)
+					}
+				}
+			})
+		}
 	}
 }

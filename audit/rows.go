@@ -105,7 +105,7 @@ func imageRows(images []Image) []imageRow {
 }
 
 // insertRows writes rows and their images. PostgreSQL's also fill the
-// lookups by object and by image; SQLite's leave that to a later step of
+// lookups by object, image and repository; SQLite's leave that to a later step of
 // many records (index.go) and write the images to audit_images_recent.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
@@ -208,6 +208,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	namespaces, kinds, names, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	var iDigests, iContainers, iRepos []string
 	var iSeqs []int64
+	var repos []repoKey
 	for i, r := range rows {
 		seqs[i], leaves[i], records[i], recordedAt[i] = int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano()
 		if r.rec.RequestUID != "" {
@@ -218,6 +219,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 			iDigests, iSeqs = append(iDigests, im.digest), append(iSeqs, int64(r.seq))
 			iContainers, iRepos = append(iContainers, im.container), append(iRepos, im.repository)
 		}
+		repos = repoKeys(r.seq, r.images, repos)
 	}
 	st, err := l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
 		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`)
@@ -245,6 +247,18 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	}
 	if err != nil {
 		return fmt.Errorf("inserting audit record images: %w", err)
+	}
+	rRepos, rSeqs := make([]string, len(repos)), make([]int64, len(repos))
+	for i, k := range repos {
+		rRepos[i], rSeqs[i] = k.repository, int64(k.seq)
+	}
+	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_repositories (repository, seq)
+		SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, rRepos, rSeqs)
+	}
+	if err != nil {
+		return fmt.Errorf("inserting audit record repositories: %w", err)
 	}
 	return nil
 }

@@ -238,7 +238,56 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image (audit_images)", im.seq, im.digest, im.container)
 		}
 	}
+	if err := v.checkRepositories(ctx, db); err != nil {
+		return err
+	}
 	v.images = v.images[:0]
+	return nil
+}
+
+// checkRepositories checks that each repository of the image rows read
+// since the last call is in the lookup by repository with its record, or
+// in audit_images_recent before a step moves it there.
+func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
+	var keys []repoKey
+	for _, im := range v.images {
+		if k := (repoKey{im.repository, im.seq}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	tuple := "(CAST(? AS TEXT), CAST(? AS BIGINT))"
+	list := tuple + strings.Repeat(", "+tuple, len(keys)-1)
+	var args []any
+	for range 2 {
+		for _, k := range keys {
+			args = append(args, k.repository, int64(k.seq))
+		}
+	}
+	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
+		`SELECT repository, seq FROM audit_repositories WHERE (repository, seq) IN (VALUES `+list+`)
+		UNION SELECT repository, seq FROM audit_images_recent WHERE (repository, seq) IN (VALUES `+list+`)`), args...)
+	if err != nil {
+		return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[repoKey]bool, len(keys))
+	for rows.Next() {
+		var k repoKey
+		var seq int64
+		if err := rows.Scan(&k.repository, &seq); err != nil {
+			return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+		}
+		k.seq = uint64(seq)
+		found[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+	}
+	for _, k := range keys {
+		if !found[k] {
+			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.repository)
+		}
+	}
 	return nil
 }
 

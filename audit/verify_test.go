@@ -141,6 +141,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			},
 			seq: 12, says: "record 12: image sha256:" + strings.Repeat("0", 62) + "0c of container api missing from the lookup by image (audit_images)",
 		},
+		"a record taken out of the lookup by repository": {
+			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_repositories WHERE seq = 13") },
+			seq:    13, says: "record 13: repository registry.example.com/team/api missing from the lookup by repository (audit_repositories)",
+		},
+		"a record moved to another repository in the lookup": {
+			tamper: func(t *testing.T, tl tamperLog) {
+				tl.exec(t, "UPDATE audit_repositories SET repository = 'registry.example.com/team/apx' WHERE seq = 10")
+			},
+			seq: 10, says: "record 10: repository registry.example.com/team/api missing from the lookup by repository (audit_repositories)",
+		},
 		"a record deleted": {
 			tamper: func(t *testing.T, tl tamperLog) {
 				tl.exec(t, "DELETE FROM audit_log WHERE seq = 7")
