@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// The lookups by object (audit_objects), by image digest (audit_images)
-// and by image repository (audit_repositories) are keyed by what a record
-// is about, so each record lands at its own place
-// in each: a batch of records for different objects and images wrote a
-// page of each per record, most of what a commit wrote to the WAL and,
+// The lookups by object (audit_objects), image digest (audit_images),
+// image repository (audit_repositories) and user (audit_users) are keyed
+// by what a record is about, so each record lands at its own place in
+// each: a batch of records for different objects and images wrote a page
+// of each per record, most of what a commit wrote to the WAL and,
 // copied back, to the database file. On SQLite the writer adds records to
 // them in steps instead: every indexStep records, or every indexEvery when
 // fewer came, it sorts what it appended since the last step by each
@@ -24,7 +24,7 @@ import (
 // audit_head.indexed past the step.
 //
 // A record not yet in the lookups (seq ≥ audit_head.indexed) is found by
-// the columns of audit_log, which keeps namespace, kind and name, and by
+// the columns of audit_log, which keeps its object and username, and by
 // its rows in audit_images_recent, which its images are written to with it
 // in seq order: Filter.where looks in both. A chunk's rows for such a
 // record are harmless (a query finds it either way), so a crash in the
@@ -65,18 +65,19 @@ type imageKey struct {
 	container, repository string
 }
 
-// repoKey is a row of audit_repositories.
-type repoKey struct {
-	repository string
-	seq        uint64
+// valueKey is a row of a lookup by one value: audit_repositories
+// (repository, seq) or audit_users (username, seq).
+type valueKey struct {
+	value string
+	seq   uint64
 }
 
 // repoKeys are the audit_repositories rows of a record's images: one per
 // repository.
-func repoKeys(seq uint64, images []imageRow, keys []repoKey) []repoKey {
+func repoKeys(seq uint64, images []imageRow, keys []valueKey) []valueKey {
 	from := len(keys)
 	for _, im := range images {
-		k := repoKey{im.repository, seq}
+		k := valueKey{im.repository, seq}
 		if !slices.Contains(keys[from:], k) {
 			keys = append(keys, k)
 		}
@@ -84,45 +85,56 @@ func repoKeys(seq uint64, images []imageRow, keys []repoKey) []repoKey {
 	return keys
 }
 
-// indexer is the writer's side of the lookups on SQLite; only the writer
-// uses it.
-type indexer struct {
-	// indexed is audit_head.indexed as the writer last knew it; next is
-	// one past the last record it appended. objects, images and repos
-	// hold the rows of the records in between that no step has taken yet,
-	// in seq order, when whole says they are all there.
-	indexed, next uint64
-	whole         bool
-	objects       []objectKey
-	images        []imageKey
-	repos         []repoKey
-	// step is the step under way: the rows left to add, each in its
-	// lookup's order, and the seq indexed moves to when they are added.
-	step *indexSteps
-	// chunk is what the current transaction added of step, kept until it
-	// commits.
-	chunkObjects, chunkImages, chunkRepos int
-	// failed is when a step last failed: the next waits indexEvery, so a
-	// database that refuses them is not asked again at every batch.
-	failed time.Time
-}
-
-type indexSteps struct {
+// lookupRows are rows of the lookups: in seq order as appended, or, once a
+// step has sorted them, each list in its lookup's order.
+type lookupRows struct {
 	objects []objectKey
 	images  []imageKey
-	repos   []repoKey
-	to      uint64
-	// sorted is closed once the rows are in their lookups' order: a large step is sorted beside the writer, which goes on
-	// with its batches meanwhile.
-	sorted chan struct{}
+	repos   []valueKey
+	users   []valueKey
 }
 
-// indexSortBeside is the size of a step, in rows, from which it is sorted
-// on a goroutine of its own: 16,384 rows took the writer about 10 ms.
-const indexSortBeside = 1024
+// add adds a record's rows.
+func (lr *lookupRows) add(r row) {
+	lr.objects = append(lr.objects, objectKey{r.rec.Namespace, r.rec.Kind, r.rec.Name, r.seq})
+	for _, im := range r.images {
+		lr.images = append(lr.images, imageKey{im.digest, r.seq, im.container, im.repository})
+	}
+	lr.repos = repoKeys(r.seq, r.images, lr.repos)
+	lr.users = append(lr.users, valueKey{r.rec.User.Username, r.seq})
+}
 
-func (st *indexSteps) sort() {
-	slices.SortFunc(st.objects, func(a, b objectKey) int {
+// clear empties the lists, keeping their arrays.
+func (lr *lookupRows) clear() {
+	*lr = lookupRows{lr.objects[:0], lr.images[:0], lr.repos[:0], lr.users[:0]}
+}
+
+func (lr lookupRows) len() int {
+	return len(lr.objects) + len(lr.images) + len(lr.repos) + len(lr.users)
+}
+
+// first is the first n rows, taking the lists in turn.
+func (lr lookupRows) first(n int) lookupRows {
+	var c lookupRows
+	c.objects = lr.objects[:min(n, len(lr.objects))]
+	n -= len(c.objects)
+	c.images = lr.images[:min(n, len(lr.images))]
+	n -= len(c.images)
+	c.repos = lr.repos[:min(n, len(lr.repos))]
+	n -= len(c.repos)
+	c.users = lr.users[:min(n, len(lr.users))]
+	return c
+}
+
+// drop removes the rows of c, which is lr.first(n).
+func (lr *lookupRows) drop(c lookupRows) {
+	lr.objects, lr.images = lr.objects[len(c.objects):], lr.images[len(c.images):]
+	lr.repos, lr.users = lr.repos[len(c.repos):], lr.users[len(c.users):]
+}
+
+// sort puts each list in its lookup's order.
+func (lr *lookupRows) sort() {
+	slices.SortFunc(lr.objects, func(a, b objectKey) int {
 		if c := strings.Compare(a.namespace, b.namespace); c != 0 {
 			return c
 		}
@@ -134,7 +146,7 @@ func (st *indexSteps) sort() {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	slices.SortFunc(st.images, func(a, b imageKey) int {
+	slices.SortFunc(lr.images, func(a, b imageKey) int {
 		if c := strings.Compare(a.digest, b.digest); c != 0 {
 			return c
 		}
@@ -143,12 +155,52 @@ func (st *indexSteps) sort() {
 		}
 		return strings.Compare(a.container, b.container)
 	})
-	slices.SortFunc(st.repos, func(a, b repoKey) int {
-		if c := strings.Compare(a.repository, b.repository); c != 0 {
+	byValue := func(a, b valueKey) int {
+		if c := strings.Compare(a.value, b.value); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.seq, b.seq)
-	})
+	}
+	slices.SortFunc(lr.repos, byValue)
+	slices.SortFunc(lr.users, byValue)
+}
+
+// indexer is the writer's side of the lookups on SQLite; only the writer
+// uses it.
+type indexer struct {
+	// indexed is audit_head.indexed as the writer last knew it; next is
+	// one past the last record it appended. rows holds the rows of the
+	// records in between that no step has taken yet, in seq order, when
+	// whole says they are all there.
+	indexed, next uint64
+	whole         bool
+	rows          lookupRows
+	// step is the step under way: the rows left to add, each in its
+	// lookup's order, and the seq indexed moves to when they are added.
+	step *indexSteps
+	// chunk is what the current transaction added of step, kept until it
+	// commits.
+	chunk lookupRows
+	// failed is when a step last failed: the next waits indexEvery, so a
+	// database that refuses them is not asked again at every batch.
+	failed time.Time
+}
+
+type indexSteps struct {
+	rows lookupRows
+	to   uint64
+	// sorted is closed once the rows are in their lookups' order: a large
+	// step is sorted beside the writer, which goes on with its batches
+	// meanwhile.
+	sorted chan struct{}
+}
+
+// indexSortBeside is the size of a step, in rows, from which it is sorted
+// on a goroutine of its own: 16,384 rows took the writer about 10 ms.
+const indexSortBeside = 1024
+
+func (st *indexSteps) sort() {
+	st.rows.sort()
 	close(st.sorted)
 }
 
@@ -175,11 +227,9 @@ func (l *Log) newIndexer(ctx context.Context) error {
 // appended notes the rows a committed transaction appended, and what of a
 // step it added to the lookups.
 func (ix *indexer) appended(rows []row) {
-	if ix.step != nil && ix.chunkObjects+ix.chunkImages+ix.chunkRepos > 0 { // so the step is sorted
-		ix.step.objects = ix.step.objects[ix.chunkObjects:]
-		ix.step.images = ix.step.images[ix.chunkImages:]
-		ix.step.repos = ix.step.repos[ix.chunkRepos:]
-		if ix.step.rows() == 0 {
+	if ix.step != nil && ix.chunk.len() > 0 { // so the step is sorted
+		ix.step.rows.drop(ix.chunk)
+		if ix.step.rows.len() == 0 {
 			ix.indexed, ix.step = ix.step.to, nil
 		}
 	}
@@ -192,15 +242,11 @@ func (ix *indexer) appended(rows []row) {
 	}
 	ix.next = rows[len(rows)-1].seq + 1
 	if !ix.whole {
-		ix.objects, ix.images, ix.repos = ix.objects[:0], ix.images[:0], ix.repos[:0]
+		ix.rows.clear()
 		return
 	}
 	for _, r := range rows {
-		ix.objects = append(ix.objects, objectKey{r.rec.Namespace, r.rec.Kind, r.rec.Name, r.seq})
-		for _, im := range r.images {
-			ix.images = append(ix.images, imageKey{im.digest, r.seq, im.container, im.repository})
-		}
-		ix.repos = repoKeys(r.seq, r.images, ix.repos)
+		ix.rows.add(r)
 	}
 }
 
@@ -219,10 +265,7 @@ func (l *Log) indexFailed(err error, reset bool) {
 }
 
 // aborted forgets what the current transaction added: it did not commit.
-func (ix *indexer) aborted() { ix.chunkObjects, ix.chunkImages, ix.chunkRepos = 0, 0, 0 }
-
-// rows is how many rows the step has left to add.
-func (st *indexSteps) rows() int { return len(st.objects) + len(st.images) + len(st.repos) }
+func (ix *indexer) aborted() { ix.chunk = lookupRows{} }
 
 // behind is how many records are not in the lookups, as far as the writer
 // knows.
@@ -243,9 +286,9 @@ func (l *Log) indexIfDue(due, idle bool) {
 			l.indexFromStore()
 			return
 		}
-		st := &indexSteps{objects: ix.objects, images: ix.images, repos: ix.repos, to: ix.next, sorted: make(chan struct{})}
-		ix.step, ix.objects, ix.images, ix.repos = st, nil, nil, nil
-		if st.rows() < indexSortBeside {
+		st := &indexSteps{rows: ix.rows, to: ix.next, sorted: make(chan struct{})}
+		ix.step, ix.rows = st, lookupRows{}
+		if st.rows.len() < indexSortBeside {
 			st.sort()
 		} else {
 			go st.sort()
@@ -292,50 +335,55 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	}
 	n := indexChunkAlone
 	if !alone {
-		// A record's rows: its object, its images, and at most as many
-		// repositories as images.
-		own := len(rows)
+		// A record's rows: its object, its user, its images, and at most
+		// as many repositories as images.
+		own := 2 * len(rows)
 		for _, r := range rows {
 			own += 2 * len(r.images)
 		}
 		n = max(l.opts.indexChunk, 2*own)
 	}
-	objects := ix.step.objects[:min(n, len(ix.step.objects))]
-	images := ix.step.images[:min(n-len(objects), len(ix.step.images))]
-	repos := ix.step.repos[:min(n-len(objects)-len(images), len(ix.step.repos))]
-	if len(objects) > 0 {
-		args := make([]any, 0, 4*len(objects))
-		for _, o := range objects {
-			args = append(args, o.namespace, o.kind, o.name, int64(o.seq))
-		}
-		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_objects (namespace, kind, name, seq) VALUES ", 4, args); err != nil {
-			return fmt.Errorf("adding audit records to the lookup by object: %w", err)
-		}
+	c := ix.step.rows.first(n)
+	if err := l.insertLookups(ctx, tx, c); err != nil {
+		return err
 	}
-	if len(images) > 0 {
-		args := make([]any, 0, 4*len(images))
-		for _, im := range images {
-			args = append(args, im.digest, int64(im.seq), im.container, im.repository)
-		}
-		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_images (digest, seq, container, repository) VALUES ", 4, args); err != nil {
-			return fmt.Errorf("adding audit records to the lookup by image: %w", err)
-		}
-	}
-	if len(repos) > 0 {
-		args := make([]any, 0, 2*len(repos))
-		for _, r := range repos {
-			args = append(args, r.repository, int64(r.seq))
-		}
-		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_repositories (repository, seq) VALUES ", 2, args); err != nil {
-			return fmt.Errorf("adding audit records to the lookup by repository: %w", err)
-		}
-	}
-	if len(objects)+len(images)+len(repos) == ix.step.rows() {
+	if c.len() == ix.step.rows.len() {
 		if err := l.indexedTo(ctx, tx, ix.step.to); err != nil {
 			return err
 		}
 	}
-	ix.chunkObjects, ix.chunkImages, ix.chunkRepos = len(objects), len(images), len(repos)
+	ix.chunk = c
+	return nil
+}
+
+// insertLookups adds rows to the lookups.
+func (l *Log) insertLookups(ctx context.Context, tx *sql.Tx, rows lookupRows) error {
+	args := make([]any, 0, 4*max(len(rows.objects), len(rows.images)))
+	for _, o := range rows.objects {
+		args = append(args, o.namespace, o.kind, o.name, int64(o.seq))
+	}
+	if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_objects (namespace, kind, name, seq) VALUES ", 4, args); err != nil {
+		return fmt.Errorf("adding audit records to the lookup by object: %w", err)
+	}
+	args = args[:0]
+	for _, im := range rows.images {
+		args = append(args, im.digest, int64(im.seq), im.container, im.repository)
+	}
+	if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_images (digest, seq, container, repository) VALUES ", 4, args); err != nil {
+		return fmt.Errorf("adding audit records to the lookup by image: %w", err)
+	}
+	for _, lk := range []struct {
+		keys         []valueKey
+		table, value string
+	}{{rows.repos, "audit_repositories", "repository"}, {rows.users, "audit_users", "username"}} {
+		args = args[:0]
+		for _, k := range lk.keys {
+			args = append(args, k.value, int64(k.seq))
+		}
+		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO "+lk.table+" ("+lk.value+", seq) VALUES ", 2, args); err != nil {
+			return fmt.Errorf("adding audit records to the lookup by %s: %w", lk.value, err)
+		}
+	}
 	return nil
 }
 
@@ -388,7 +436,7 @@ func (l *Log) indexFromStore() {
 	// Everything before size is in the lookups; what this writer appended
 	// after it (nothing: it runs between batches) would be in memory.
 	ix.indexed, ix.next, ix.whole = size, size, true
-	ix.objects, ix.images, ix.repos = ix.objects[:0], ix.images[:0], ix.repos[:0]
+	ix.rows.clear()
 }
 
 func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
@@ -413,6 +461,10 @@ func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_repositories (repository, seq)
 			SELECT DISTINCT repository, seq FROM audit_images_recent WHERE seq < ? ORDER BY repository, seq`, size); err != nil {
 			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by repository: %w", indexed, size-1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_users (username, seq)
+			SELECT username, seq FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY username, seq`, indexed, size); err != nil {
+			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by user: %w", indexed, size-1, err)
 		}
 		if err := l.indexedTo(ctx, tx, uint64(size)); err != nil {
 			return 0, err

@@ -12,7 +12,8 @@ import (
 
 // Queries by object and by image go through the lookups and the few
 // records not in them yet, not through the whole log: SQLite's plan
-// searches audit_objects, audit_images or audit_repositories by key, and reads audit_log by
+// searches audit_objects, audit_images, audit_repositories or audit_users
+// by key, and reads audit_log by
 // the seqs found (rowid=?, or seq=? in another index), not by walking it
 // from the cursor (rowid>?) or whole (SCAN).
 func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
@@ -24,7 +25,7 @@ func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
 	}
 	defer l.Close()
 	for i := range 300 {
-		r := Record{Event: EventAdmission, Namespace: "prod", Kind: "Deployment", Name: fmt.Sprintf("api-%d", i%20), Decision: DecisionDenied,
+		r := Record{Event: EventAdmission, Namespace: "prod", Kind: "Deployment", Name: fmt.Sprintf("api-%d", i%20), Decision: DecisionDenied, User: User{Username: fmt.Sprintf("dev-%d", i%3)},
 			Images: []Image{{Container: "api", Ref: "registry.example.com/team/api:1", Digest: fmt.Sprintf("sha256:%064x", i%20)}}}
 		if _, err := l.Append(t.Context(), r); err != nil {
 			t.Fatal(err)
@@ -39,6 +40,7 @@ func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
 		{Filter{Namespace: "prod"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=?)"},
 		{Filter{Digest: fmt.Sprintf("sha256:%064x", 3)}, "SEARCH audit_images USING PRIMARY KEY (digest=? AND seq>?)"},
 		{Filter{Repository: "registry.example.com/team"}, "SEARCH audit_repositories USING PRIMARY KEY (repository>? AND repository<?)"},
+		{Filter{User: "dev-1"}, "SEARCH audit_users USING PRIMARY KEY (username=? AND seq>?)"},
 	} {
 		q, args := tc.f.query(100, 101)
 		rows, err := db.SQL().QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)

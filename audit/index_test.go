@@ -14,10 +14,10 @@ import (
 	"github.com/shipgate/shipgate/store/storetest"
 )
 
-// lookups reads what the lookups by object, image and repository hold,
-// and where audit_head says they are complete up to.
+// lookups reads what the lookups by object, image, repository and user
+// hold, and where audit_head says they are complete up to.
 type lookups struct {
-	indexed, objects, images, repos, recent int
+	indexed, objects, images, repos, users, recent int
 }
 
 func readLookups(t *testing.T, db *store.DB) lookups {
@@ -28,6 +28,7 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 		"SELECT count(*) FROM audit_objects":          &lk.objects,
 		"SELECT count(*) FROM audit_images":           &lk.images,
 		"SELECT count(*) FROM audit_repositories":     &lk.repos,
+		"SELECT count(*) FROM audit_users":            &lk.users,
 		"SELECT count(*) FROM audit_images_recent":    &lk.recent,
 	} {
 		if err := db.SQL().QueryRow(q).Scan(v); err != nil {
@@ -37,8 +38,8 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 	return lk
 }
 
-// findsEach checks that querying by each record's object and by its
-// image's digest finds that record, once, for records from to to-1 of
+// findsEach checks that querying by each record's object, by its
+// image's digest, and by its user (and name) finds that record, once, for records from to to-1 of
 // sample, and that querying by their images' repository finds them all,
 // once each.
 func findsEach(t *testing.T, l *audit.Log, from, to int) {
@@ -61,6 +62,7 @@ func findsEach(t *testing.T, l *audit.Log, from, to int) {
 		for _, f := range []audit.Filter{
 			{Namespace: r.Namespace, Kind: r.Kind, Name: r.Name},
 			{Digest: r.Images[0].Digest},
+			{User: r.User.Username, Name: r.Name},
 		} {
 			page, _, err := l.Query(context.Background(), f, "", 10)
 			if err != nil {
@@ -84,21 +86,23 @@ func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
 	// A step every 16 records, 8 rows a chunk: each record has one row in
-	// each lookup, so a step of 16 takes the 6 batches after it.
+	// each lookup, so a step of 16 takes the 8 batches after it.
 	l := newLog(t, db, audit.WithIndexSteps(16, 8, time.Hour))
 	want := map[int]lookups{
-		15: {indexed: 0, objects: 0, images: 0, repos: 0, recent: 15},
-		16: {indexed: 0, objects: 0, images: 0, repos: 0, recent: 16}, // the step starts after this batch
-		17: {indexed: 0, objects: 8, images: 0, repos: 0, recent: 17},
-		18: {indexed: 0, objects: 16, images: 0, repos: 0, recent: 18},
-		19: {indexed: 0, objects: 16, images: 8, repos: 0, recent: 19},
-		20: {indexed: 0, objects: 16, images: 16, repos: 0, recent: 20},
+		15: {indexed: 0, recent: 15},
+		16: {indexed: 0, recent: 16}, // the step starts after this batch
+		17: {indexed: 0, objects: 8, recent: 17},
+		18: {indexed: 0, objects: 16, recent: 18},
+		19: {indexed: 0, objects: 16, images: 8, recent: 19},
+		20: {indexed: 0, objects: 16, images: 16, recent: 20},
 		21: {indexed: 0, objects: 16, images: 16, repos: 8, recent: 21},
-		22: {indexed: 16, objects: 16, images: 16, repos: 16, recent: 6},
-		32: {indexed: 16, objects: 16, images: 16, repos: 16, recent: 16},
-		38: {indexed: 32, objects: 32, images: 32, repos: 32, recent: 6},
+		22: {indexed: 0, objects: 16, images: 16, repos: 16, recent: 22},
+		23: {indexed: 0, objects: 16, images: 16, repos: 16, users: 8, recent: 23},
+		24: {indexed: 16, objects: 16, images: 16, repos: 16, users: 16, recent: 8},
+		32: {indexed: 16, objects: 16, images: 16, repos: 16, users: 16, recent: 16},
+		40: {indexed: 32, objects: 32, images: 32, repos: 32, users: 32, recent: 8},
 	}
-	for i := range 38 {
+	for i := range 40 {
 		appendN(t, l, i, i+1)
 		if w, ok := want[i+1]; ok {
 			if got := readLookups(t, db); got != w {
@@ -108,7 +112,7 @@ func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 		}
 	}
 	l.Close()
-	if got, w := readLookups(t, db), (lookups{indexed: 38, objects: 38, images: 38, repos: 38}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 40, objects: 40, images: 40, repos: 40, users: 40}); got != w {
 		t.Errorf("after Close: %+v, want %+v", got, w)
 	}
 }
@@ -132,7 +136,7 @@ func TestAStepCutShortIsFinishedByTheNextLog(t *testing.T) {
 	// It runs that step after its first batch, before it takes the next.
 	second := newLog(t, db, audit.WithIndexSteps(1, 8, time.Hour))
 	appendN(t, second, 18, 20)
-	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, repos: 19, recent: 1}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, repos: 19, users: 19, recent: 1}); got != w {
 		t.Errorf("after the second log's first batches: %+v, want %+v", got, w)
 	}
 	findsEach(t, second, 0, 20)
@@ -171,7 +175,7 @@ func TestLookupsTakeEveryLogsRecords(t *testing.T) {
 	if err := db.SQL().QueryRow("SELECT size FROM audit_head").Scan(&size); err != nil {
 		t.Fatal(err)
 	}
-	if got, w := readLookups(t, db), (lookups{indexed: size, objects: size, images: 40, repos: 40}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: size, objects: size, images: 40, repos: 40, users: size}); got != w {
 		t.Errorf("lookups %+v, want %+v", got, w)
 	}
 	rows, err := db.SQL().Query("SELECT seq, count(*) FROM audit_objects GROUP BY seq ORDER BY seq")
@@ -195,9 +199,10 @@ func TestLookupsTakeEveryLogsRecords(t *testing.T) {
 	}
 }
 
-// Version 8 moves the lookup by object out of an index of audit_log, and
-// version 9 the lookup by repository out of an index of audit_images: a
-// log written before them is found by object, digest and repository as
+// Version 8 moves the lookup by object out of an index of audit_log,
+// version 9 the lookup by repository out of an index of audit_images, and
+// version 10 the lookup by user out of an index of audit_log: a log
+// written before them is found by object, digest, repository and user as
 // before, on both stores.
 func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 	t.Parallel()
@@ -241,7 +246,7 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			if got, w := readLookups(t, db), (lookups{indexed: 3, objects: 3, images: 3, repos: 3}); got != w {
+			if got, w := readLookups(t, db), (lookups{indexed: 3, objects: 3, images: 3, repos: 3, users: 3}); got != w {
 				t.Errorf("after migrating: %+v, want %+v", got, w)
 			}
 			l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
@@ -268,6 +273,13 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 			}
 			if len(page) != 3 {
 				t.Errorf("by repository: %d records, want 3", len(page))
+			}
+			page, _, err = l.Query(t.Context(), audit.Filter{User: sample(1).User.Username}, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) != 1 || page[0].Seq != 1 {
+				t.Errorf("by user: %d records, want record 1", len(page))
 			}
 		})
 	}
@@ -317,7 +329,7 @@ func TestARefusedStepLosesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got, w := readLookups(t, db), (lookups{indexed: 20, objects: 20, images: 20, repos: 20}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 20, objects: 20, images: 20, repos: 20, users: 20}); got != w {
 		t.Errorf("after the step: %+v, want %+v", got, w)
 	}
 	findsEach(t, l, 0, 20)

@@ -105,9 +105,9 @@ func (f Filter) where(from uint64) ([]string, []any) {
 			args = append(args, v)
 		}
 	}
-	// A record is in the lookups by object and image once a step of
-	// index.go has added it (seq < audit_head.indexed); until then it is
-	// found by its columns and in audit_images_recent.
+	// A record is in the lookups by object, image, repository and user
+	// once a step of index.go has added it (seq < audit_head.indexed);
+	// until then it is found by its columns and in audit_images_recent.
 	if f.Namespace != "" {
 		object, objArgs := "seq >= ? AND namespace = ?", []any{int64(from), f.Namespace}
 		if f.Kind != "" {
@@ -123,6 +123,11 @@ func (f Filter) where(from uint64) ([]string, []any) {
 	eq("namespace", f.Namespace)
 	eq("kind", f.Kind)
 	eq("name", f.Name)
+	if f.User != "" {
+		where = append(where, "seq IN (SELECT seq FROM audit_users WHERE username = ? AND seq >= ?"+
+			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND username = ?)")
+		args = append(args, f.User, int64(from), f.User)
+	}
 	eq("username", f.User)
 	eq("decision", f.Decision)
 	if f.Repository != "" {

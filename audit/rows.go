@@ -105,7 +105,7 @@ func imageRows(images []Image) []imageRow {
 }
 
 // insertRows writes rows and their images. PostgreSQL's also fill the
-// lookups by object, image and repository; SQLite's leave that to a later step of
+// lookups by object, image, repository and user; SQLite's leave that to a later step of
 // many records (index.go) and write the images to audit_images_recent.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
@@ -208,7 +208,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	namespaces, kinds, names, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	var iDigests, iContainers, iRepos []string
 	var iSeqs []int64
-	var repos []repoKey
+	var repos []valueKey
 	for i, r := range rows {
 		seqs[i], leaves[i], records[i], recordedAt[i] = int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano()
 		if r.rec.RequestUID != "" {
@@ -237,6 +237,14 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	if err != nil {
 		return fmt.Errorf("inserting %d audit records' objects: %w", n, err)
 	}
+	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_users (username, seq)
+		SELECT * FROM unnest($1::text[], $2::bigint[])`)
+	if err == nil {
+		_, err = st.ExecContext(ctx, users, seqs)
+	}
+	if err != nil {
+		return fmt.Errorf("inserting %d audit records' users: %w", n, err)
+	}
 	if len(iSeqs) == 0 {
 		return nil
 	}
@@ -250,7 +258,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	}
 	rRepos, rSeqs := make([]string, len(repos)), make([]int64, len(repos))
 	for i, k := range repos {
-		rRepos[i], rSeqs[i] = k.repository, int64(k.seq)
+		rRepos[i], rSeqs[i] = k.value, int64(k.seq)
 	}
 	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_repositories (repository, seq)
 		SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`)

@@ -108,12 +108,14 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 // scan reads every record, checks it, and returns the stored leaves, flat,
 // in seq order (without the missing ones).
 func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
-	// listed: the record is in the lookup by object, or not due in it yet
-	// (index.go): a row deleted from audit_objects would hide it from
-	// queries by object.
+	// listed, byUser: the record is in the lookup by object, by user, or
+	// not due in them yet (index.go): a row deleted from audit_objects or
+	// audit_users would hide it from queries by object or user.
 	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted,
 		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_objects o
-			WHERE o.namespace = audit_log.namespace AND o.kind = audit_log.kind AND o.name = audit_log.name AND o.seq = audit_log.seq)
+			WHERE o.namespace = audit_log.namespace AND o.kind = audit_log.kind AND o.name = audit_log.name AND o.seq = audit_log.seq),
+		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_users u
+			WHERE u.username = audit_log.username AND u.seq = audit_log.seq)
 		FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
@@ -123,8 +125,8 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	var next uint64
 	for rows.Next() {
 		var c columns
-		var listed bool
-		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted, &listed); err != nil {
+		var listed, byUser bool
+		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted, &listed, &byUser); err != nil {
 			return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 		}
 		seq := uint64(c.seq)
@@ -140,6 +142,9 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		v.record(c)
 		if !listed {
 			v.fail(seq, "record %d: missing from the lookup by object (audit_objects)", seq)
+		}
+		if !byUser {
+			v.fail(seq, "record %d: missing from the lookup by user (audit_users)", seq)
 		}
 		if len(v.images) >= imageChecks {
 			if err := v.checkImages(ctx, db); err != nil {
@@ -249,9 +254,9 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 // since the last call is in the lookup by repository with its record, or
 // in audit_images_recent before a step moves it there.
 func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
-	var keys []repoKey
+	var keys []valueKey
 	for _, im := range v.images {
-		if k := (repoKey{im.repository, im.seq}); !slices.Contains(keys, k) {
+		if k := (valueKey{im.repository, im.seq}); !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
@@ -260,7 +265,7 @@ func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
 	var args []any
 	for range 2 {
 		for _, k := range keys {
-			args = append(args, k.repository, int64(k.seq))
+			args = append(args, k.value, int64(k.seq))
 		}
 	}
 	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
@@ -270,11 +275,11 @@ func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
 		return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
 	}
 	defer rows.Close()
-	found := make(map[repoKey]bool, len(keys))
+	found := make(map[valueKey]bool, len(keys))
 	for rows.Next() {
-		var k repoKey
+		var k valueKey
 		var seq int64
-		if err := rows.Scan(&k.repository, &seq); err != nil {
+		if err := rows.Scan(&k.value, &seq); err != nil {
 			return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
 		}
 		k.seq = uint64(seq)
@@ -285,7 +290,7 @@ func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
 	}
 	for _, k := range keys {
 		if !found[k] {
-			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.repository)
+			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.value)
 		}
 	}
 	return nil

@@ -141,6 +141,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			},
 			seq: 12, says: "record 12: image sha256:" + strings.Repeat("0", 62) + "0c of container api missing from the lookup by image (audit_images)",
 		},
+		"a record taken out of the lookup by user": {
+			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_users WHERE seq = 5") },
+			seq:    5, says: "record 5: missing from the lookup by user (audit_users)",
+		},
+		"a record moved to another user in the lookup": {
+			tamper: func(t *testing.T, tl tamperLog) {
+				tl.exec(t, "UPDATE audit_users SET username = 'mallory' WHERE seq = 6")
+			},
+			seq: 6, says: "record 6: missing from the lookup by user (audit_users)",
+		},
 		"a record taken out of the lookup by repository": {
 			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_repositories WHERE seq = 13") },
 			seq:    13, says: "record 13: repository registry.example.com/team/api missing from the lookup by repository (audit_repositories)",
