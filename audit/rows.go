@@ -196,9 +196,10 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 	return nil
 }
 
-// insertRowsPostgres writes a batch with one statement per table, whatever
-// its size: the columns travel as arrays and unnest turns them into rows,
-// so a batch costs the same round trips as one record.
+// insertRowsPostgres writes a batch, its images and its lookups' rows with
+// one statement, whatever its size: the columns travel as arrays and
+// unnest turns them into rows, so a batch costs the same round trips as
+// one record.
 func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) error {
 	n := len(rows)
 	seqs, recordedAt := make([]int64, n), make([]int64, n)
@@ -221,52 +222,29 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 		}
 		repos = repoKeys(r.seq, r.images, repos)
 	}
-	st, err := l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
-		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`)
-	if err == nil {
-		_, err = st.ExecContext(ctx, seqs, leaves, records, recordedAt, uids, events, decisions, namespaces, kinds, names, users)
-	}
-	if err != nil {
-		return fmt.Errorf("inserting %d audit records: %w", n, err)
-	}
-	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_objects (namespace, kind, name, seq)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])`)
-	if err == nil {
-		_, err = st.ExecContext(ctx, namespaces, kinds, names, seqs)
-	}
-	if err != nil {
-		return fmt.Errorf("inserting %d audit records' objects: %w", n, err)
-	}
-	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_users (username, seq)
-		SELECT * FROM unnest($1::text[], $2::bigint[])`)
-	if err == nil {
-		_, err = st.ExecContext(ctx, users, seqs)
-	}
-	if err != nil {
-		return fmt.Errorf("inserting %d audit records' users: %w", n, err)
-	}
-	if len(iSeqs) == 0 {
-		return nil
-	}
-	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_images (digest, seq, container, repository)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`)
-	if err == nil {
-		_, err = st.ExecContext(ctx, iDigests, iSeqs, iContainers, iRepos)
-	}
-	if err != nil {
-		return fmt.Errorf("inserting audit record images: %w", err)
-	}
 	rRepos, rSeqs := make([]string, len(repos)), make([]int64, len(repos))
 	for i, k := range repos {
 		rRepos[i], rSeqs[i] = k.value, int64(k.seq)
 	}
-	st, err = l.stmts.In(ctx, l.db.SQL(), tx, `INSERT INTO audit_repositories (repository, seq)
-		SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`)
+	// One statement: PostgreSQL runs each insert of a WITH to completion,
+	// whatever the last one reads of them.
+	st, err := l.stmts.In(ctx, l.db.SQL(), tx, `WITH
+		objects AS (INSERT INTO audit_objects (namespace, kind, name, seq)
+			SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $1::bigint[])),
+		users AS (INSERT INTO audit_users (username, seq)
+			SELECT * FROM unnest($11::text[], $1::bigint[])),
+		images AS (INSERT INTO audit_images (digest, seq, container, repository)
+			SELECT * FROM unnest($12::text[], $13::bigint[], $14::text[], $15::text[]) ON CONFLICT DO NOTHING),
+		repositories AS (INSERT INTO audit_repositories (repository, seq)
+			SELECT * FROM unnest($16::text[], $17::bigint[]) ON CONFLICT DO NOTHING)
+		INSERT INTO audit_log (seq, leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`)
 	if err == nil {
-		_, err = st.ExecContext(ctx, rRepos, rSeqs)
+		_, err = st.ExecContext(ctx, seqs, leaves, records, recordedAt, uids, events, decisions, namespaces, kinds, names, users,
+			iDigests, iSeqs, iContainers, iRepos, rRepos, rSeqs)
 	}
 	if err != nil {
-		return fmt.Errorf("inserting audit record repositories: %w", err)
+		return fmt.Errorf("inserting %d audit records: %w", n, err)
 	}
 	return nil
 }
