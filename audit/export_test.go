@@ -1,6 +1,12 @@
 package audit
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/shipgate/shipgate/store"
+	"golang.org/x/mod/sumdb/note"
+)
 
 // WithIndexSteps sets the steps that add records to the lookups by object
 // and image on SQLite (index.go): every step records or every every, at
@@ -8,4 +14,10 @@ import "time"
 // process that was killed leaves the log.
 func WithIndexSteps(step, chunk int, every time.Duration) Option {
 	return func(o *options) { o.indexStep, o.indexChunk, o.indexEvery = step, chunk, every }
+}
+
+// VerifyInLists is Verify asking about image rows n at a time, so that a
+// short log takes several lists.
+func VerifyInLists(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, n int) (*Report, error) {
+	return verify(ctx, db, verifiers, opts, n)
 }

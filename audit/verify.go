@@ -57,7 +57,12 @@ const maxProblems = 100
 // file, the log still extends the checkpoint an earlier run verified.
 // The error is the first *Mismatch by seq; Report lists up to 100.
 func Verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions) (*Report, error) {
-	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}}
+	return verify(ctx, db, verifiers, opts, imageChecks)
+}
+
+// verify is Verify, asking about the image rows checks at a time.
+func verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, checks int) (*Report, error) {
+	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}, checks: checks}
 	cps, err := readCheckpoints(ctx, db, verifiers, v)
 	if err != nil {
 		return v.rep, err
@@ -97,6 +102,7 @@ type verifier struct {
 	named    map[uint64]string // seq → leaf (hex) named by a redaction record
 	redacted map[uint64][]byte // redacted seq → its stored leaf
 	images   []imageKey        // image rows still to look for (checkImages)
+	checks   int               // how many checkImages asks about at once
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) {
@@ -146,7 +152,7 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		if !byUser {
 			v.fail(seq, "record %d: missing from the lookup by user (audit_users)", seq)
 		}
-		if len(v.images) >= imageChecks {
+		if len(v.images) >= v.checks {
 			if err := v.checkImages(ctx, db); err != nil {
 				return nil, err
 			}

@@ -268,6 +268,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				if !errors.As(err, &m) || m.Seq != tc.seq || !strings.Contains(m.Reason, tc.says) {
 					t.Errorf("Verify = %v, want a mismatch at %d saying %q", err, tc.seq, tc.says)
 				}
+				// The same, with the image rows asked about three at a
+				// time: a list is checked in the middle of the scan.
+				_, err = audit.VerifyInLists(ctx, tl.db, tl.key.verifiers, opts, 3)
+				if !errors.As(err, &m) || m.Seq != tc.seq || !strings.Contains(m.Reason, tc.says) {
+					t.Errorf("Verify in lists of 3 = %v, want a mismatch at %d saying %q", err, tc.seq, tc.says)
+				}
 			})
 		}
 	}
