@@ -125,8 +125,8 @@ func (f Filter) where(from uint64) ([]string, []any) {
 	eq("name", f.Name)
 	if f.User != "" {
 		where = append(where, "seq IN (SELECT seq FROM audit_users WHERE username = ? AND seq >= ?"+
-			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND username = ?)")
-		args = append(args, f.User, int64(from), f.User)
+			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND username = ?)")
+		args = append(args, f.User, int64(from), int64(from), f.User)
 	}
 	eq("username", f.User)
 	eq("decision", f.Decision)
