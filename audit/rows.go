@@ -105,8 +105,9 @@ func imageRows(images []Image) []imageRow {
 }
 
 // insertRows writes rows and their images. PostgreSQL's also fill the
-// lookups by object, image, repository and user; SQLite's leave that to a later step of
-// many records (index.go) and write the images to audit_images_recent.
+// lookups by object, image, repository and user; SQLite's leave that to a
+// later step of many records (index.go) and write the images to
+// audit_images_recent.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
 		return l.insertRowsPostgres(ctx, tx, rows)

@@ -264,8 +264,10 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 // in audit_images_recent before a step moves it there.
 func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
 	var keys []valueKey
+	seen := make(map[valueKey]bool, len(v.images))
 	for _, im := range v.images {
-		if k := (valueKey{im.repository, im.seq}); !slices.Contains(keys, k) {
+		if k := (valueKey{im.repository, im.seq}); !seen[k] {
+			seen[k] = true
 			keys = append(keys, k)
 		}
 	}
