@@ -213,7 +213,7 @@ func (v *verifier) record(c columns) {
 // SQLite looks each up by key; PostgreSQL answers a list by reading the
 // whole lookup once (a hash join), so it is given longer lists, which
 // read it fewer times: on 50,000 records, lists of 2,048 took verify
-// 3.5-4.7 s there against 6.1-6.3 s with 256, and on SQLite 6.9 s against
+// 3.5-4.8 s there against 6.1-6.5 s with 256, and on SQLite 6.9 s against
 // 5.6 s (docs/performance.md).
 const (
 	imageChecks         = 256
