@@ -38,10 +38,10 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 	return lk
 }
 
-// findsEach checks that querying by each record's object, by its
-// image's digest, and by its user (and name) finds that record, once, for records from to to-1 of
-// sample, and that querying by their images' repository finds them all,
-// once each.
+// findsEach checks that querying by each record's object, by its image's
+// digest, and by its user (and name) finds that record, once, for records
+// from to to-1 of sample, and that querying by their images' repository
+// finds them all, once each.
 func findsEach(t *testing.T, l *audit.Log, from, to int) {
 	t.Helper()
 	page, _, err := l.Query(context.Background(), audit.Filter{Repository: "registry.example.com/team"}, "", audit.MaxLimit)
