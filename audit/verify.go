@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -221,99 +222,100 @@ const (
 )
 
 // checkImages checks that the image rows of the records read since the
-// last call are in the lookup by image, or in audit_images_recent before
-// a step moves them there (index.go): a deleted or altered row would hide
-// its record from queries by digest or repository.
+// last call are in the lookup by image, and their repositories in the
+// lookup by repository, or in audit_images_recent before a step moves
+// them there (index.go): a deleted or altered row would hide its record
+// from queries by digest or repository.
 func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	if len(v.images) == 0 {
 		return nil
 	}
-	tuple := "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT))"
-	list := tuple + strings.Repeat(", "+tuple, len(v.images)-1)
-	var args []any
-	for range 2 {
-		for _, im := range v.images {
-			args = append(args, im.digest, int64(im.seq), im.container, im.repository)
-		}
-	}
-	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
-		`SELECT digest, seq, container, repository FROM audit_images WHERE (digest, seq, container, repository) IN (VALUES `+list+`)
-		UNION SELECT digest, seq, container, repository FROM audit_images_recent WHERE (digest, seq, container, repository) IN (VALUES `+list+`)`), args...)
+	found, err := foundIn(ctx, db, "image", "audit_images", []string{"digest", "seq", "container", "repository"}, v.images,
+		func(k imageKey) []any { return []any{k.digest, int64(k.seq), k.container, k.repository} },
+		func(rows *sql.Rows) (imageKey, error) {
+			var k imageKey
+			var seq int64
+			err := rows.Scan(&k.digest, &seq, &k.container, &k.repository)
+			k.seq = uint64(seq)
+			return k, err
+		})
 	if err != nil {
-		return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
-	}
-	defer rows.Close()
-	found := make(map[imageKey]bool, len(v.images))
-	for rows.Next() {
-		var k imageKey
-		var seq int64
-		if err := rows.Scan(&k.digest, &seq, &k.container, &k.repository); err != nil {
-			return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
-		}
-		k.seq = uint64(seq)
-		found[k] = true
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("verifying the audit log: reading the lookup by image: %w", err)
+		return err
 	}
 	for _, im := range v.images {
 		if !found[im] {
 			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image (audit_images)", im.seq, im.digest, im.container)
 		}
 	}
-	if err := v.checkRepositories(ctx, db); err != nil {
+	var repos []valueKey
+	seen := make(map[valueKey]bool, len(v.images))
+	for _, im := range v.images {
+		if k := (valueKey{im.repository, im.seq}); !seen[k] {
+			seen[k] = true
+			repos = append(repos, k)
+		}
+	}
+	foundRepo, err := foundIn(ctx, db, "repository", "audit_repositories", []string{"repository", "seq"}, repos,
+		func(k valueKey) []any { return []any{k.value, int64(k.seq)} },
+		func(rows *sql.Rows) (valueKey, error) {
+			var k valueKey
+			var seq int64
+			err := rows.Scan(&k.value, &seq)
+			k.seq = uint64(seq)
+			return k, err
+		})
+	if err != nil {
 		return err
+	}
+	for _, k := range repos {
+		if !foundRepo[k] {
+			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.value)
+		}
 	}
 	v.images = v.images[:0]
 	return nil
 }
 
-// checkRepositories checks that each repository of the image rows read
-// since the last call is in the lookup by repository with its record, or
-// in audit_images_recent before a step moves it there.
-func (v *verifier) checkRepositories(ctx context.Context, db *store.DB) error {
-	var keys []valueKey
-	seen := make(map[valueKey]bool, len(v.images))
-	for _, im := range v.images {
-		if k := (valueKey{im.repository, im.seq}); !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+// foundIn says which of keys are rows of the lookup table, or of
+// audit_images_recent, comparing the columns cols (seq a number, the rest
+// text); args gives a key's values in that order, scan reads a row back.
+func foundIn[K comparable](ctx context.Context, db *store.DB, lookup, table string, cols []string, keys []K,
+	args func(K) []any, scan func(*sql.Rows) (K, error)) (map[K]bool, error) {
+	casts := make([]string, len(cols))
+	for i, c := range cols {
+		casts[i] = "CAST(? AS TEXT)"
+		if c == "seq" {
+			casts[i] = "CAST(? AS BIGINT)"
 		}
 	}
-	tuple := "(CAST(? AS TEXT), CAST(? AS BIGINT))"
+	tuple := "(" + strings.Join(casts, ", ") + ")"
 	list := tuple + strings.Repeat(", "+tuple, len(keys)-1)
-	var args []any
+	var values []any
 	for range 2 {
 		for _, k := range keys {
-			args = append(args, k.value, int64(k.seq))
+			values = append(values, args(k)...)
 		}
 	}
+	c := strings.Join(cols, ", ")
 	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
-		`SELECT repository, seq FROM audit_repositories WHERE (repository, seq) IN (VALUES `+list+`)
-		UNION SELECT repository, seq FROM audit_images_recent WHERE (repository, seq) IN (VALUES `+list+`)`), args...)
+		"SELECT "+c+" FROM "+table+" WHERE ("+c+") IN (VALUES "+list+")"+
+			" UNION SELECT "+c+" FROM audit_images_recent WHERE ("+c+") IN (VALUES "+list+")"), values...)
 	if err != nil {
-		return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+		return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
 	}
 	defer rows.Close()
-	found := make(map[valueKey]bool, len(keys))
+	found := make(map[K]bool, len(keys))
 	for rows.Next() {
-		var k valueKey
-		var seq int64
-		if err := rows.Scan(&k.value, &seq); err != nil {
-			return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+		k, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
 		}
-		k.seq = uint64(seq)
 		found[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("verifying the audit log: reading the lookup by repository: %w", err)
+		return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
 	}
-	for _, k := range keys {
-		if !found[k] {
-			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.value)
-		}
-	}
-	return nil
+	return found, nil
 }
 
 // content checks that a record's bytes are its canonical form and name
