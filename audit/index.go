@@ -6,51 +6,68 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// The lookups by object (audit_objects), image digest (audit_images),
-// image repository (audit_repositories) and user (audit_users) are keyed
-// by what a record is about, so each record lands at its own place in
-// each: a batch of records for different objects and images wrote a page
-// of each per record, most of what a commit wrote to the WAL and,
+// The lookups by object, image digest, image repository and user are
+// keyed by what a record is about, so each record lands at its own place
+// in each: a batch of records for different objects and images wrote a
+// page of each per record, most of what a commit wrote to the WAL and,
 // copied back, to the database file. On SQLite the writer adds records to
 // them in steps instead: every indexStep records, or every indexEvery when
 // fewer came, it sorts what it appended since the last step by each
 // lookup's key and adds it a chunk per batch, in the batch's transaction,
-// so that many records for one object or image share a page and a step
-// never holds the writer up for long. The last chunk's transaction moves
-// audit_head.indexed past the step.
+// so that a step never holds the writer up for long. The last chunk's
+// transaction moves audit_head.indexed past the step.
+//
+// SQLite's lookups are lists (audit_object_lists, audit_image_lists,
+// audit_repository_lists, audit_user_lists): a row per key and block of
+// listBlock seqs, holding the seqs of the key's records in that block as
+// a JSON array, so a step writes a row per key it met, not per record.
+// Rows per record had cost the writer about a third of its time at 64
+// writers, and its p99 (docs/performance.md).
 //
 // A record not yet in the lookups (seq ≥ audit_head.indexed) is found by
 // the columns of audit_log, which keeps its object and username, and by
 // its rows in audit_images_recent, which its images are written to with it
-// in seq order: Filter.where looks in both. A chunk's rows for such a
+// in seq order: Filter.where looks in both. A chunk's lists for such a
 // record are harmless (a query finds it either way), so a crash in the
-// middle of a step loses nothing, and the next step adds them again
-// (INSERT OR IGNORE). When the writer does not hold every record from
-// indexed on in memory (after a start, or when another process or Redact
-// appended), the step is one transaction that reads them from the database
-// (indexFromStore).
+// middle of a step loses nothing, and the next step adds it again: to a
+// list of its own, or none when a list of the same key and last seq is
+// there (INSERT OR IGNORE), which then holds every seq of that key the
+// new one would have up to it. When the writer does not hold every record
+// from indexed on in memory (after a start, or when another process or
+// Redact appended), the step is one transaction that reads them from the
+// database (indexFromStore). The batches after a step clear the rows it
+// moved out of audit_images_recent, a range at a time (clearRecent).
 //
-// PostgreSQL's writer fills the lookups with each record: several replicas
-// share its log, and its WAL holds the index entry, not the whole page,
-// but for a page's first change after a checkpoint.
+// PostgreSQL's writer fills its lookups (audit_objects, audit_images,
+// audit_repositories, audit_users) with each record, a row per record:
+// several replicas share its log, and its WAL holds the index entry, not
+// the whole page, but for a page's first change after a checkpoint.
 const (
 	indexStep  = 8192
 	indexEvery = time.Second
 )
 
-// indexChunk is how many rows a batch's transaction adds to the lookups,
-// at the least; it adds twice the rows of its own records, if more, so a
-// step keeps ahead of the records coming in while each batch takes a
-// share of it in proportion to its size. A transaction of its own, while
-// no batch comes, adds indexChunkAlone.
+// indexChunk is how many (key, seq) pairs a batch's transaction adds to
+// the lookups' lists, at the least; it adds twice the pairs of its own
+// records, if more, so a step keeps ahead of the records coming in while
+// each batch takes a share of it in proportion to its size. A transaction
+// of its own, while no batch comes, adds indexChunkAlone. Counting lists
+// instead would have a step of a few hundred long lists added by one or
+// two batches, each held up 2-3 ms.
 const (
 	indexChunk      = 32
 	indexChunkAlone = 512
 )
+
+// listBlock is the span of seqs a list covers: a list holds its key's
+// seqs from a multiple of listBlock to the next, so at most 1,024 of them
+// (8 KiB of JSON), and a query from a cursor reads little before it.
+const listBlock = 1024
 
 // objectKey is a row of audit_objects.
 type objectKey struct {
@@ -85,8 +102,9 @@ func repoKeys(seq uint64, images []imageRow, keys []valueKey) []valueKey {
 	return keys
 }
 
-// lookupRows are rows of the lookups: in seq order as appended, or, once a
-// step has sorted them, each list in its lookup's order.
+// lookupRows are the lookups' (key, seq) pairs of records: in seq order as
+// appended, or, once a step has sorted them, each list in its lookup's
+// order, to be grouped into lists.
 type lookupRows struct {
 	objects []objectKey
 	images  []imageKey
@@ -111,25 +129,6 @@ func (lr *lookupRows) clear() {
 
 func (lr lookupRows) len() int {
 	return len(lr.objects) + len(lr.images) + len(lr.repos) + len(lr.users)
-}
-
-// first is the first n rows, taking the lists in turn.
-func (lr lookupRows) first(n int) lookupRows {
-	var c lookupRows
-	c.objects = lr.objects[:min(n, len(lr.objects))]
-	n -= len(c.objects)
-	c.images = lr.images[:min(n, len(lr.images))]
-	n -= len(c.images)
-	c.repos = lr.repos[:min(n, len(lr.repos))]
-	n -= len(c.repos)
-	c.users = lr.users[:min(n, len(lr.users))]
-	return c
-}
-
-// drop removes the rows of c, which is lr.first(n).
-func (lr *lookupRows) drop(c lookupRows) {
-	lr.objects, lr.images = lr.objects[len(c.objects):], lr.images[len(c.images):]
-	lr.repos, lr.users = lr.repos[len(c.repos):], lr.users[len(c.users):]
 }
 
 // sort puts each list in its lookup's order.
@@ -165,6 +164,94 @@ func (lr *lookupRows) sort() {
 	slices.SortFunc(lr.users, byValue)
 }
 
+// listRow is a row of a lookup's lists: the key's values, the greatest
+// seq of the list, and its n seqs as a JSON array.
+type listRow struct {
+	key  []any
+	last uint64
+	seqs string
+	n    int
+}
+
+// The lookups' lists, in the order of lookupLists.
+var listTables = [4]struct {
+	table, name string
+	cols        []string
+}{
+	{"audit_object_lists", "object", []string{"namespace", "kind", "name"}},
+	{"audit_image_lists", "image", []string{"digest"}},
+	{"audit_repository_lists", "repository", []string{"repository"}},
+	{"audit_user_lists", "user", []string{"username"}},
+}
+
+// lookupLists are rows of each lookup's lists (listTables).
+type lookupLists [4][]listRow
+
+// lists groups sorted rows into the lookups' lists: a list per key and
+// block of listBlock seqs.
+func (lr *lookupRows) lists() lookupLists {
+	var ll lookupLists
+	ll[0] = group(lr.objects, func(o objectKey) uint64 { return o.seq }, func(a, b objectKey) bool {
+		return a.namespace == b.namespace && a.kind == b.kind && a.name == b.name
+	}, func(o objectKey) []any { return []any{o.namespace, o.kind, o.name} })
+	ll[1] = group(lr.images, func(im imageKey) uint64 { return im.seq }, func(a, b imageKey) bool { return a.digest == b.digest },
+		func(im imageKey) []any { return []any{im.digest} })
+	sameValue := func(a, b valueKey) bool { return a.value == b.value }
+	value := func(k valueKey) []any { return []any{k.value} }
+	seqOf := func(k valueKey) uint64 { return k.seq }
+	ll[2] = group(lr.repos, seqOf, sameValue, value)
+	ll[3] = group(lr.users, seqOf, sameValue, value)
+	return ll
+}
+
+// group makes a list of each run of rows, sorted by key and seq, with the
+// same key and block; a seq twice in a run (a record's two images of one
+// digest) is listed once.
+func group[K any](rows []K, seq func(K) uint64, same func(a, b K) bool, key func(K) []any) []listRow {
+	var out []listRow
+	var b []byte
+	n := 0
+	for i, r := range rows {
+		s := seq(r)
+		switch {
+		case len(b) == 0:
+			b, n = strconv.AppendUint(append(b, '['), s, 10), 1
+		case seq(rows[i-1]) != s:
+			b, n = strconv.AppendUint(append(b, ','), s, 10), n+1
+		}
+		if i+1 < len(rows) && same(rows[i+1], r) && seq(rows[i+1])/listBlock == s/listBlock {
+			continue
+		}
+		out = append(out, listRow{key(r), s, string(append(b, ']')), n})
+		b = b[:0]
+	}
+	return out
+}
+
+func (ll lookupLists) len() int { return len(ll[0]) + len(ll[1]) + len(ll[2]) + len(ll[3]) }
+
+// first is the first lists, taking the lookups in turn, that hold n
+// pairs, or one more list if they hold fewer.
+func (ll lookupLists) first(n int) lookupLists {
+	var c lookupLists
+	for i, l := range ll {
+		k := 0
+		for k < len(l) && n > 0 {
+			n -= l[k].n
+			k++
+		}
+		c[i] = l[:k]
+	}
+	return c
+}
+
+// drop removes the lists of c, which is ll.first(n).
+func (ll *lookupLists) drop(c lookupLists) {
+	for i := range ll {
+		ll[i] = ll[i][len(c[i]):]
+	}
+}
+
 // indexer is the writer's side of the lookups on SQLite; only the writer
 // uses it.
 type indexer struct {
@@ -175,23 +262,28 @@ type indexer struct {
 	indexed, next uint64
 	whole         bool
 	rows          lookupRows
-	// step is the step under way: the rows left to add, each in its
-	// lookup's order, and the seq indexed moves to when they are added.
+	// step is the step under way: the lists left to add, and the seq
+	// indexed moves to when they are added.
 	step *indexSteps
 	// chunk is what the current transaction added of step, kept until it
 	// commits.
-	chunk lookupRows
+	chunk lookupLists
+	// cleared is where audit_images_recent starts, as far as the writer
+	// knows: the rows before indexed are cleared a range at a time;
+	// clearing is where the current transaction cleared them to.
+	cleared, clearing uint64
 	// failed is when a step last failed: the next waits indexEvery, so a
 	// database that refuses them is not asked again at every batch.
 	failed time.Time
 }
 
 type indexSteps struct {
-	rows lookupRows
-	to   uint64
-	// sorted is closed once the rows are in their lookups' order: a large
-	// step is sorted beside the writer, which goes on with its batches
-	// meanwhile.
+	rows  lookupRows
+	lists lookupLists
+	to    uint64
+	// sorted is closed once rows are sorted and grouped into lists: a
+	// large step is sorted beside the writer, which goes on with its
+	// batches meanwhile.
 	sorted chan struct{}
 }
 
@@ -201,6 +293,7 @@ const indexSortBeside = 1024
 
 func (st *indexSteps) sort() {
 	st.rows.sort()
+	st.lists, st.rows = st.rows.lists(), lookupRows{}
 	close(st.sorted)
 }
 
@@ -221,15 +314,25 @@ func (l *Log) newIndexer(ctx context.Context) error {
 		return fmt.Errorf("reading the audit head: %w", err)
 	}
 	l.ix = &indexer{indexed: uint64(indexed), next: uint64(size), whole: indexed == size}
+	var first sql.NullInt64
+	if err := l.db.SQL().QueryRowContext(ctx, "SELECT min(seq) FROM audit_images_recent").Scan(&first); err != nil {
+		return fmt.Errorf("reading audit_images_recent: %w", err)
+	}
+	l.ix.cleared = uint64(max(first.Int64, indexed))
+	if first.Valid {
+		l.ix.cleared = uint64(min(first.Int64, indexed))
+	}
+	l.ix.clearing = l.ix.cleared
 	return nil
 }
 
 // appended notes the rows a committed transaction appended, and what of a
 // step it added to the lookups.
 func (ix *indexer) appended(rows []row) {
+	ix.cleared = ix.clearing
 	if ix.step != nil && ix.chunk.len() > 0 { // so the step is sorted
-		ix.step.rows.drop(ix.chunk)
-		if ix.step.rows.len() == 0 {
+		ix.step.lists.drop(ix.chunk)
+		if ix.step.lists.len() == 0 {
 			ix.indexed, ix.step = ix.step.to, nil
 		}
 	}
@@ -264,8 +367,9 @@ func (l *Log) indexFailed(err error, reset bool) {
 	ix.aborted()
 }
 
-// aborted forgets what the current transaction added: it did not commit.
-func (ix *indexer) aborted() { ix.chunk = lookupRows{} }
+// aborted forgets what the current transaction added and cleared: it did
+// not commit.
+func (ix *indexer) aborted() { ix.chunk, ix.clearing = lookupLists{}, ix.cleared }
 
 // behind is how many records are not in the lookups, as far as the writer
 // knows.
@@ -294,7 +398,7 @@ func (l *Log) indexIfDue(due, idle bool) {
 			go st.sort()
 		}
 	}
-	for idle && ix.step != nil && ix.step.ready() && len(l.queue) == 0 {
+	for idle && (ix.step != nil && ix.step.ready() || ix.cleared < ix.indexed) && len(l.queue) == 0 {
 		if err := l.indexAlone(); err != nil {
 			l.indexFailed(err, true)
 			return
@@ -326,28 +430,34 @@ func (l *Log) indexAlone() error {
 
 // indexChunkTx adds the next chunk of the step, if one is under way, in
 // tx: a batch's, which appended rows, or, alone, a transaction of its own.
-// When it is the last, tx also moves audit_head.indexed past the step and
-// clears its images from audit_images_recent.
+// When it is the last, tx also moves audit_head.indexed past the step.
+// It also clears a range of audit_images_recent (clearRecent).
 func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bool) error {
 	ix := l.ix
-	if ix == nil || ix.step == nil || !ix.step.ready() {
+	if ix == nil {
+		return nil
+	}
+	// A record's rows: its object, its user, its images, and at most as
+	// many repositories as images.
+	own := 2 * len(rows)
+	for _, r := range rows {
+		own += 2 * len(r.images)
+	}
+	if err := l.clearRecent(ctx, tx, own, alone); err != nil {
+		return err
+	}
+	if ix.step == nil || !ix.step.ready() {
 		return nil
 	}
 	n := indexChunkAlone
 	if !alone {
-		// A record's rows: its object, its user, its images, and at most
-		// as many repositories as images.
-		own := 2 * len(rows)
-		for _, r := range rows {
-			own += 2 * len(r.images)
-		}
 		n = max(l.opts.indexChunk, 2*own)
 	}
-	c := ix.step.rows.first(n)
+	c := ix.step.lists.first(n)
 	if err := l.insertLookups(ctx, tx, c); err != nil {
 		return err
 	}
-	if c.len() == ix.step.rows.len() {
+	if c.len() == ix.step.lists.len() {
 		if err := l.indexedTo(ctx, tx, ix.step.to); err != nil {
 			return err
 		}
@@ -356,32 +466,38 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	return nil
 }
 
-// insertLookups adds rows to the lookups.
-func (l *Log) insertLookups(ctx context.Context, tx *sql.Tx, rows lookupRows) error {
-	args := make([]any, 0, 4*max(len(rows.objects), len(rows.images)))
-	for _, o := range rows.objects {
-		args = append(args, o.namespace, o.kind, o.name, int64(o.seq))
+// clearRecent deletes from audit_images_recent, in tx, the rows of records
+// now in the lookups, up to twice as many as a batch adds (n of them), or
+// indexChunkAlone alone: a step's 8,192 records cleared at once held a
+// batch up 6-8 ms. The rows left meanwhile are harmless: a query by image
+// finds their records in both places.
+func (l *Log) clearRecent(ctx context.Context, tx *sql.Tx, n int, alone bool) error {
+	ix := l.ix
+	if ix.cleared >= ix.indexed {
+		return nil
 	}
-	if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_objects (namespace, kind, name, seq) VALUES ", 4, args); err != nil {
-		return fmt.Errorf("adding audit records to the lookup by object: %w", err)
+	if alone {
+		n = indexChunkAlone
 	}
-	args = args[:0]
-	for _, im := range rows.images {
-		args = append(args, im.digest, int64(im.seq), im.container, im.repository)
+	to := min(ix.cleared+uint64(max(n, l.opts.indexChunk)), ix.indexed)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM audit_images_recent WHERE seq >= ? AND seq < ?", int64(ix.cleared), int64(to)); err != nil {
+		return fmt.Errorf("clearing audit_images_recent: %w", err)
 	}
-	if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO audit_images (digest, seq, container, repository) VALUES ", 4, args); err != nil {
-		return fmt.Errorf("adding audit records to the lookup by image: %w", err)
-	}
-	for _, lk := range []struct {
-		keys         []valueKey
-		table, value string
-	}{{rows.repos, "audit_repositories", "repository"}, {rows.users, "audit_users", "username"}} {
+	ix.clearing = to
+	return nil
+}
+
+// insertLookups adds lists to the lookups.
+func (l *Log) insertLookups(ctx context.Context, tx *sql.Tx, lists lookupLists) error {
+	var args []any
+	for i, lt := range listTables {
 		args = args[:0]
-		for _, k := range lk.keys {
-			args = append(args, k.value, int64(k.seq))
+		for _, r := range lists[i] {
+			args = append(append(args, r.key...), int64(r.last), r.seqs)
 		}
-		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO "+lk.table+" ("+lk.value+", seq) VALUES ", 2, args); err != nil {
-			return fmt.Errorf("adding audit records to the lookup by %s: %w", lk.value, err)
+		cols := strings.Join(lt.cols, ", ")
+		if err := l.insertChunks(ctx, tx, "INSERT OR IGNORE INTO "+lt.table+" ("+cols+", last, seqs) VALUES ", len(lt.cols)+2, args); err != nil {
+			return fmt.Errorf("adding audit records to the lookup by %s: %w", lt.name, err)
 		}
 	}
 	return nil
@@ -399,12 +515,8 @@ func (l *Log) insertChunks(ctx context.Context, tx *sql.Tx, prefix string, cols 
 	})
 }
 
-// indexedTo moves audit_head.indexed to seq and clears the images before
-// it from audit_images_recent.
+// indexedTo moves audit_head.indexed to seq.
 func (l *Log) indexedTo(ctx context.Context, tx *sql.Tx, seq uint64) error {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM audit_images_recent WHERE seq < ?", int64(seq)); err != nil {
-		return fmt.Errorf("clearing audit_images_recent: %w", err)
-	}
 	if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET indexed = ? WHERE id = 1", int64(seq)); err != nil {
 		return fmt.Errorf("moving the audit head's indexed: %w", err)
 	}
@@ -436,6 +548,7 @@ func (l *Log) indexFromStore() {
 	// Everything before size is in the lookups; what this writer appended
 	// after it (nothing: it runs between batches) would be in memory.
 	ix.indexed, ix.next, ix.whole = size, size, true
+	ix.cleared, ix.clearing = size, size
 	ix.rows.clear()
 }
 
@@ -450,25 +563,27 @@ func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("reading the audit head: %w", err)
 	}
 	if indexed < size {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_objects (namespace, kind, name, seq)
-			SELECT namespace, kind, name, seq FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY namespace, kind, name, seq`, indexed, size); err != nil {
-			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by object: %w", indexed, size-1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_images (digest, seq, container, repository)
-			SELECT digest, seq, container, repository FROM audit_images_recent WHERE seq < ? ORDER BY digest, seq, container`, size); err != nil {
-			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by image: %w", indexed, size-1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_repositories (repository, seq)
-			SELECT DISTINCT repository, seq FROM audit_images_recent WHERE seq < ? ORDER BY repository, seq`, size); err != nil {
-			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by repository: %w", indexed, size-1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit_users (username, seq)
-			SELECT username, seq FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY username, seq`, indexed, size); err != nil {
-			return 0, fmt.Errorf("adding audit records %d-%d to the lookup by user: %w", indexed, size-1, err)
+		// Each lookup's (key, seq) pairs of the records, grouped as the
+		// steps group them (lookupRows.lists).
+		for i, pairs := range [4]string{
+			"SELECT namespace, kind, name, seq FROM audit_log WHERE seq >= ?1 AND seq < ?2",
+			"SELECT DISTINCT digest, seq FROM audit_images_recent WHERE seq >= ?1 AND seq < ?2",
+			"SELECT DISTINCT repository, seq FROM audit_images_recent WHERE seq >= ?1 AND seq < ?2",
+			"SELECT username, seq FROM audit_log WHERE seq >= ?1 AND seq < ?2",
+		} {
+			lt := listTables[i]
+			cols := strings.Join(lt.cols, ", ")
+			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO "+lt.table+" ("+cols+", last, seqs) SELECT "+cols+
+				", max(seq), json_group_array(seq ORDER BY seq) FROM ("+pairs+") GROUP BY "+cols+", seq / "+strconv.Itoa(listBlock), indexed, size); err != nil {
+				return 0, fmt.Errorf("adding audit records %d-%d to the lookup by %s: %w", indexed, size-1, lt.name, err)
+			}
 		}
 		if err := l.indexedTo(ctx, tx, uint64(size)); err != nil {
 			return 0, err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM audit_images_recent WHERE seq < ?", size); err != nil {
+		return 0, fmt.Errorf("clearing audit_images_recent: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("adding audit records to the lookups: committing: %w", err)

@@ -12,10 +12,11 @@ import (
 
 // Queries by object and by image go through the lookups and the few
 // records not in them yet, not through the whole log: SQLite's plan
-// searches audit_objects, audit_images, audit_repositories or audit_users
-// by key, and reads audit_log by
-// the seqs found (rowid=?, or seq=? in another index), not by walking it
-// from the cursor (rowid>?) or whole (SCAN).
+// searches the lists of audit_object_lists, audit_image_lists,
+// audit_repository_lists or audit_user_lists by key and, but for a
+// namespace alone, by their last seq from the cursor on, and reads
+// audit_log by the seqs found (rowid=?, or seq=? in another index), not by
+// walking it from the cursor (rowid>?) or whole (SCAN).
 func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
@@ -35,14 +36,14 @@ func TestQueriesByObjectAndImageUseTheLookups(t *testing.T) {
 		f      Filter
 		search string
 	}{
-		{Filter{Namespace: "prod", Kind: "Deployment", Name: "api-3"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=? AND kind=? AND name=? AND seq>?)"},
-		{Filter{Namespace: "prod", Kind: "Deployment", Name: "api-3", Decision: DecisionDenied, User: "dev-0"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=? AND kind=? AND name=? AND seq>?)"},
-		{Filter{Namespace: "prod"}, "SEARCH audit_objects USING PRIMARY KEY (namespace=?)"},
-		{Filter{Digest: fmt.Sprintf("sha256:%064x", 3)}, "SEARCH audit_images USING PRIMARY KEY (digest=? AND seq>?)"},
-		{Filter{Repository: "registry.example.com/team"}, "SEARCH audit_repositories USING PRIMARY KEY (repository>? AND repository<?)"},
-		{Filter{User: "dev-1"}, "SEARCH audit_users USING PRIMARY KEY (username=? AND seq>?)"},
+		{Filter{Namespace: "prod", Kind: "Deployment", Name: "api-3"}, "SEARCH audit_object_lists USING PRIMARY KEY (namespace=? AND kind=? AND name=? AND last>?)"},
+		{Filter{Namespace: "prod", Kind: "Deployment", Name: "api-3", Decision: DecisionDenied, User: "dev-0"}, "SEARCH audit_object_lists USING PRIMARY KEY (namespace=? AND kind=? AND name=? AND last>?)"},
+		{Filter{Namespace: "prod"}, "SEARCH audit_object_lists USING PRIMARY KEY (namespace=?)"},
+		{Filter{Digest: fmt.Sprintf("sha256:%064x", 3)}, "SEARCH audit_image_lists USING PRIMARY KEY (digest=? AND last>?)"},
+		{Filter{Repository: "registry.example.com/team"}, "SEARCH audit_repository_lists USING PRIMARY KEY (repository>? AND repository<?)"},
+		{Filter{User: "dev-1"}, "SEARCH audit_user_lists USING PRIMARY KEY (username=? AND last>?)"},
 	} {
-		q, args := tc.f.query(100, 101)
+		q, args := tc.f.query(100, 101, true)
 		rows, err := db.SQL().QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatal(err)

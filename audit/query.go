@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/shipgate/shipgate/store"
 )
 
 // Filter selects records; every field set must match.
@@ -63,7 +66,7 @@ func (l *Log) Query(ctx context.Context, f Filter, cursor string, limit int) ([]
 
 // scan reads up to n matching entries with seq ≥ from.
 func (l *Log) scan(ctx context.Context, f Filter, from uint64, n int) ([]Entry, error) {
-	q, args := f.query(from, n)
+	q, args := f.query(from, n, l.db.Dialect() == store.SQLite)
 	rows, err := l.db.SQL().QueryContext(ctx, l.db.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("querying the audit log: %w", err)
@@ -89,15 +92,32 @@ func (l *Log) scan(ctx context.Context, f Filter, from uint64, n int) ([]Entry, 
 	return out, nil
 }
 
-// query is scan's query, with "?" placeholders.
-func (f Filter) query(from uint64, n int) (string, []any) {
-	where, args := f.where(from)
+// query is scan's query, with "?" placeholders; lists says the lookups
+// are SQLite's lists.
+func (f Filter) query(from uint64, n int, lists bool) (string, []any) {
+	where, args := f.where(from, lists)
 	return "SELECT seq, record, redacted FROM audit_log WHERE " + strings.Join(where, " AND ") + " ORDER BY seq LIMIT " + strconv.Itoa(n), args
 }
 
+// lookupRowTables are PostgreSQL's lookups, a row per record, in the order
+// of listTables.
+var lookupRowTables = [4]string{"audit_objects", "audit_images", "audit_repositories", "audit_users"}
+
+// lookup is a subquery of the seqs that lookup i (listTables) holds for
+// the condition cond on its key columns, from seq from on (and, from
+// SQLite's lists, a few before it): from its lists when lists is set,
+// else from its rows.
+func lookup(i int, lists bool, cond string, args []any, from uint64) (string, []any) {
+	if lists {
+		t := listTables[i].table
+		return "SELECT j.value FROM " + t + ", json_each(" + t + ".seqs) j WHERE " + cond + " AND last >= ?", append(args, int64(from))
+	}
+	return "SELECT seq FROM " + lookupRowTables[i] + " WHERE " + cond + " AND seq >= ?", append(args, int64(from))
+}
+
 // where turns a filter into SQL conditions with "?" placeholders, for the
-// records from seq from on.
-func (f Filter) where(from uint64) ([]string, []any) {
+// records from seq from on; lists says the lookups are SQLite's lists.
+func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 	where, args := []string{"seq >= ?"}, []any{int64(from)}
 	eq := func(col, v string) {
 		if v != "" {
@@ -108,25 +128,26 @@ func (f Filter) where(from uint64) ([]string, []any) {
 	// A record is in the lookups by object, image, repository and user
 	// once a step of index.go has added it (seq < audit_head.indexed);
 	// until then it is found by its columns and in audit_images_recent.
+	tail := "SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND "
 	if f.Namespace != "" {
-		object, objArgs := "seq >= ? AND namespace = ?", []any{int64(from), f.Namespace}
+		object, objArgs := "namespace = ?", []any{f.Namespace}
 		if f.Kind != "" {
 			object, objArgs = object+" AND kind = ?", append(objArgs, f.Kind)
 			if f.Name != "" {
 				object, objArgs = object+" AND name = ?", append(objArgs, f.Name)
 			}
 		}
-		where = append(where, "seq IN (SELECT seq FROM audit_objects WHERE "+object+
-			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND "+object+")")
-		args = append(append(args, objArgs...), objArgs...)
+		q, qArgs := lookup(0, lists, object, slices.Clone(objArgs), from)
+		where = append(where, "seq IN ("+q+" UNION ALL "+tail+object+")")
+		args = append(append(append(args, qArgs...), int64(from)), objArgs...)
 	}
 	eq("namespace", f.Namespace)
 	eq("kind", f.Kind)
 	eq("name", f.Name)
 	if f.User != "" {
-		where = append(where, "seq IN (SELECT seq FROM audit_users WHERE username = ? AND seq >= ?"+
-			" UNION ALL SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND username = ?)")
-		args = append(args, f.User, int64(from), int64(from), f.User)
+		q, qArgs := lookup(3, lists, "username = ?", []any{f.User}, from)
+		where = append(where, "seq IN ("+q+" UNION ALL "+tail+"username = ?)")
+		args = append(append(args, qArgs...), int64(from), f.User)
 	}
 	eq("username", f.User)
 	eq("decision", f.Decision)
@@ -135,17 +156,19 @@ func (f Filter) where(from uint64) ([]string, []any) {
 		// key. A stored repository is valid UTF-8 (clean), so the
 		// prefix is cleaned the same way.
 		p := clean(f.Repository)
-		lookup, lookupArgs := "repository >= ?", []any{p}
+		cond, condArgs := "repository >= ?", []any{p}
 		if end, ok := prefixEnd(p); ok {
-			lookup, lookupArgs = lookup+" AND repository < ?", append(lookupArgs, end)
+			cond, condArgs = cond+" AND repository < ?", append(condArgs, end)
 		}
-		where = append(where, "seq IN (SELECT seq FROM audit_repositories WHERE "+lookup+" AND seq >= ? UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
+		q, qArgs := lookup(2, lists, cond, condArgs, from)
+		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
 		n := utf8.RuneCountInString(p) // substr counts characters
-		args = append(append(args, lookupArgs...), int64(from), n, p)
+		args = append(append(args, qArgs...), n, p)
 	}
 	if f.Digest != "" {
-		where = append(where, "seq IN (SELECT seq FROM audit_images WHERE digest = ? AND seq >= ? UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
-		args = append(args, f.Digest, int64(from), f.Digest)
+		q, qArgs := lookup(1, lists, "digest = ?", []any{f.Digest}, from)
+		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
+		args = append(append(args, qArgs...), f.Digest)
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "recorded_at >= ?")

@@ -243,9 +243,10 @@ func TestExportStreamsPastOnePage(t *testing.T) {
 }
 
 // TestImageRowsOnePerImage: a record gets one audit_images row per distinct
-// digest and repository, naming the first container that runs it, and is
-// still found by each digest and repository it names, an image without a
-// digest (not resolved) included.
+// digest and repository, naming the first container that runs it (on
+// SQLite in audit_images_recent, until a step, which never comes here,
+// lists it), and is still found by each digest and repository it names,
+// an image without a digest (not resolved) included.
 func TestImageRowsOnePerImage(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {
@@ -253,7 +254,7 @@ func TestImageRowsOnePerImage(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			db := storetest.Open(t, d)
-			l := newLog(t, db)
+			l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
 			app := "sha256:" + strings.Repeat("a", 64)
 			sidecar := "sha256:" + strings.Repeat("b", 64)
 			r := sample(0)
@@ -270,9 +271,11 @@ func TestImageRowsOnePerImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := db.SQL().QueryContext(ctx, db.Rebind(`SELECT digest, container, repository FROM (
-				SELECT digest, seq, container, repository FROM audit_images
-				UNION ALL SELECT digest, seq, container, repository FROM audit_images_recent) AS i
+			images := "audit_images" // PostgreSQL's writer fills it with each record
+			if d == store.SQLite {
+				images = "audit_images_recent"
+			}
+			rows, err := db.SQL().QueryContext(ctx, db.Rebind(`SELECT digest, container, repository FROM `+images+`
 				WHERE seq = ? ORDER BY container`), int64(seq))
 			if err != nil {
 				t.Fatal(err)

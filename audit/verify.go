@@ -68,6 +68,13 @@ func Verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts Ve
 // verify is Verify, asking about the image rows checks at a time.
 func verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, checks int) (*Report, error) {
 	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}, checks: checks}
+	if db.Dialect() == store.SQLite {
+		lists, err := readLists(ctx, db)
+		if err != nil {
+			return v.rep, err
+		}
+		v.lists = lists
+	}
 	cps, err := readCheckpoints(ctx, db, verifiers, v)
 	if err != nil {
 		return v.rep, err
@@ -108,6 +115,9 @@ type verifier struct {
 	redacted map[uint64][]byte // redacted seq → its stored leaf
 	images   []imageKey        // image rows still to look for (checkImages)
 	checks   int               // how many checkImages asks about at once
+	// lists checks SQLite's lookups, which are lists (verifylists.go);
+	// PostgreSQL's are checked row by row, in scan and checkImages.
+	lists *listCheck
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) {
@@ -121,13 +131,17 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	// listed, byUser: the record is in the lookup by object, by user, or
 	// not due in them yet (index.go): a row deleted from audit_objects or
-	// audit_users would hide it from queries by object or user.
-	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted,
-		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_objects o
+	// audit_users would hide it from queries by object or user. SQLite's
+	// lists are checked apart (listCheck).
+	lookups := `seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_objects o
 			WHERE o.namespace = audit_log.namespace AND o.kind = audit_log.kind AND o.name = audit_log.name AND o.seq = audit_log.seq),
 		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_users u
-			WHERE u.username = audit_log.username AND u.seq = audit_log.seq)
-		FROM audit_log ORDER BY seq`)
+			WHERE u.username = audit_log.username AND u.seq = audit_log.seq)`
+	if v.lists != nil {
+		lookups = "1, 1"
+	}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted,
+		`+lookups+` FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 	}
@@ -152,10 +166,10 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		leaves = append(leaves, c.leaf...)
 		v.record(c)
 		if !listed {
-			v.fail(seq, "record %d: missing from the lookup by object (audit_objects)", seq)
+			v.fail(seq, "record %d: missing from the lookup by object", seq)
 		}
 		if !byUser {
-			v.fail(seq, "record %d: missing from the lookup by user (audit_users)", seq)
+			v.fail(seq, "record %d: missing from the lookup by user", seq)
 		}
 		if len(v.images) >= v.checks {
 			if err := v.checkImages(ctx, db); err != nil {
@@ -168,6 +182,11 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	}
 	if err := v.checkImages(ctx, db); err != nil {
 		return nil, err
+	}
+	if v.lists != nil {
+		if err := v.lists.diagnose(ctx, db, v); err != nil {
+			return nil, err
+		}
 	}
 	v.rep.Size = next
 	return leaves, nil
@@ -205,7 +224,12 @@ func (v *verifier) record(c columns) {
 		return
 	}
 	v.redaction(seq, r, c.redacted != 0, c.leaf)
-	for _, im := range imageRows(r.Images) {
+	images := imageRows(r.Images)
+	if v.lists != nil && seq < v.lists.indexed {
+		v.lists.record(listed{seq, r.Namespace, r.Kind, r.Name, r.User.Username, images})
+		return
+	}
+	for _, im := range images {
 		v.images = append(v.images, imageKey{im.digest, seq, im.container, im.repository})
 	}
 }
@@ -225,12 +249,17 @@ const (
 // last call are in the lookup by image, and their repositories in the
 // lookup by repository, or in audit_images_recent before a step moves
 // them there (index.go): a deleted or altered row would hide its record
-// from queries by digest or repository.
+// from queries by digest or repository. With SQLite's lists it is given
+// only the records not yet in them, which must be in audit_images_recent.
 func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	if len(v.images) == 0 {
 		return nil
 	}
-	found, err := foundIn(ctx, db, "image", "audit_images", []string{"digest", "seq", "container", "repository"}, v.images,
+	images, repositories := "audit_images", "audit_repositories"
+	if v.lists != nil {
+		images, repositories = "audit_images_recent", "audit_images_recent"
+	}
+	found, err := foundIn(ctx, db, "image", images, []string{"digest", "seq", "container", "repository"}, v.images,
 		func(k imageKey) []any { return []any{k.digest, int64(k.seq), k.container, k.repository} },
 		func(rows *sql.Rows) (imageKey, error) {
 			var k imageKey
@@ -244,7 +273,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	}
 	for _, im := range v.images {
 		if !found[im] {
-			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image (audit_images)", im.seq, im.digest, im.container)
+			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image", im.seq, im.digest, im.container)
 		}
 	}
 	var repos []valueKey
@@ -255,7 +284,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 			repos = append(repos, k)
 		}
 	}
-	foundRepo, err := foundIn(ctx, db, "repository", "audit_repositories", []string{"repository", "seq"}, repos,
+	foundRepo, err := foundIn(ctx, db, "repository", repositories, []string{"repository", "seq"}, repos,
 		func(k valueKey) []any { return []any{k.value, int64(k.seq)} },
 		func(rows *sql.Rows) (valueKey, error) {
 			var k valueKey
@@ -269,7 +298,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	}
 	for _, k := range repos {
 		if !foundRepo[k] {
-			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository (audit_repositories)", k.seq, k.value)
+			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository", k.seq, k.value)
 		}
 	}
 	v.images = v.images[:0]

@@ -33,6 +33,39 @@ func (tl tamperLog) exec(t *testing.T, q string, args ...any) {
 	}
 }
 
+// lookupTables are each lookup's table on PostgreSQL (a row per record)
+// and on SQLite (lists), and its key column, for the lookups of one.
+var lookupTables = map[string]struct{ rows, lists, col string }{
+	"object":     {"audit_objects", "audit_object_lists", ""},
+	"image":      {"audit_images", "audit_image_lists", "digest"},
+	"repository": {"audit_repositories", "audit_repository_lists", "repository"},
+	"user":       {"audit_users", "audit_user_lists", "username"},
+}
+
+// unlist takes record seq out of a lookup: its rows, or its seq out of
+// every list.
+func (tl tamperLog) unlist(t *testing.T, lookup string, seq int) {
+	t.Helper()
+	lt := lookupTables[lookup]
+	if tl.db.Dialect() == store.Postgres {
+		tl.exec(t, "DELETE FROM "+lt.rows+" WHERE seq = ?", seq)
+		return
+	}
+	tl.exec(t, "UPDATE "+lt.lists+" SET seqs = (SELECT json_group_array(value) FROM json_each(seqs) WHERE value <> ?1) WHERE EXISTS (SELECT 1 FROM json_each(seqs) WHERE value = ?1)", seq)
+}
+
+// relist moves record seq, in a lookup of one column, from its key to key.
+func (tl tamperLog) relist(t *testing.T, lookup, key string, seq int) {
+	t.Helper()
+	lt := lookupTables[lookup]
+	if tl.db.Dialect() == store.Postgres {
+		tl.exec(t, "UPDATE "+lt.rows+" SET "+lt.col+" = ? WHERE seq = ?", key, seq)
+		return
+	}
+	tl.unlist(t, lookup, seq)
+	tl.exec(t, "INSERT INTO "+lt.lists+" ("+lt.col+", last, seqs) VALUES (?1, ?2, json_array(?2))", key, seq)
+}
+
 func (tl tamperLog) row(t *testing.T, seq int) (record string, leaf []byte) {
 	t.Helper()
 	if err := tl.db.SQL().QueryRow(tl.db.Rebind("SELECT record, leaf FROM audit_log WHERE seq = ?"), seq).Scan(&record, &leaf); err != nil {
@@ -128,38 +161,32 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			seq:    4, says: "record 4: query columns do not match its content",
 		},
 		"a record taken out of the lookup by object": {
-			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_objects WHERE seq = 9") },
-			seq:    9, says: "record 9: missing from the lookup by object (audit_objects)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.unlist(t, "object", 9) },
+			seq:    9, says: "record 9: missing from the lookup by object",
 		},
 		"a record's image taken out of the lookup by image": {
-			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_images WHERE seq = 11") },
-			seq:    11, says: "record 11: image sha256:" + strings.Repeat("0", 62) + "0b of container api missing from the lookup by image (audit_images)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.unlist(t, "image", 11) },
+			seq:    11, says: "record 11: image sha256:" + strings.Repeat("0", 62) + "0b of container api missing from the lookup by image",
 		},
-		"a record's image moved to another repository": {
-			tamper: func(t *testing.T, tl tamperLog) {
-				tl.exec(t, "UPDATE audit_images SET repository = 'registry.example.com/other' WHERE seq = 12")
-			},
-			seq: 12, says: "record 12: image sha256:" + strings.Repeat("0", 62) + "0c of container api missing from the lookup by image (audit_images)",
+		"a record's image moved to another digest": {
+			tamper: func(t *testing.T, tl tamperLog) { tl.relist(t, "image", "sha256:"+strings.Repeat("f", 64), 12) },
+			seq:    12, says: "record 12: image sha256:" + strings.Repeat("0", 62) + "0c of container api missing from the lookup by image",
 		},
 		"a record taken out of the lookup by user": {
-			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_users WHERE seq = 5") },
-			seq:    5, says: "record 5: missing from the lookup by user (audit_users)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.unlist(t, "user", 5) },
+			seq:    5, says: "record 5: missing from the lookup by user",
 		},
 		"a record moved to another user in the lookup": {
-			tamper: func(t *testing.T, tl tamperLog) {
-				tl.exec(t, "UPDATE audit_users SET username = 'mallory' WHERE seq = 6")
-			},
-			seq: 6, says: "record 6: missing from the lookup by user (audit_users)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.relist(t, "user", "mallory", 6) },
+			seq:    6, says: "record 6: missing from the lookup by user",
 		},
 		"a record taken out of the lookup by repository": {
-			tamper: func(t *testing.T, tl tamperLog) { tl.exec(t, "DELETE FROM audit_repositories WHERE seq = 13") },
-			seq:    13, says: "record 13: repository registry.example.com/team/api missing from the lookup by repository (audit_repositories)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.unlist(t, "repository", 13) },
+			seq:    13, says: "record 13: repository registry.example.com/team/api missing from the lookup by repository",
 		},
 		"a record moved to another repository in the lookup": {
-			tamper: func(t *testing.T, tl tamperLog) {
-				tl.exec(t, "UPDATE audit_repositories SET repository = 'registry.example.com/team/apx' WHERE seq = 10")
-			},
-			seq: 10, says: "record 10: repository registry.example.com/team/api missing from the lookup by repository (audit_repositories)",
+			tamper: func(t *testing.T, tl tamperLog) { tl.relist(t, "repository", "registry.example.com/team/apx", 10) },
+			seq:    10, says: "record 10: repository registry.example.com/team/api missing from the lookup by repository",
 		},
 		"a record deleted": {
 			tamper: func(t *testing.T, tl tamperLog) {
@@ -276,6 +303,26 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// SQLite's lookups are lists (index.go): a record also listed under a key
+// it does not have would be found by a query for that key, and Verify
+// names it; a record listed twice under its own key, as a step cut short
+// and the next can leave it, is no problem.
+func TestVerifyChecksTheListsBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	tl := newTamperLog(t, store.SQLite)
+	tl.exec(t, "INSERT INTO audit_user_lists (username, last, seqs) VALUES ('dev-0', 3, '[0,3]')")
+	if rep, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{}); err != nil || rep.Size != 20 {
+		t.Fatalf("with records listed twice: Verify = %+v, %v", rep, err)
+	}
+	tl.exec(t, "INSERT INTO audit_image_lists (digest, last, seqs) VALUES ('sha256:"+strings.Repeat("e", 64)+"', 8, '[8]')")
+	_, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{})
+	var m *audit.Mismatch
+	if !errors.As(err, &m) || m.Seq != 8 || m.Reason != "record 8: in the lookups under a key it does not have" {
+		t.Errorf("with record 8 listed under another digest too: Verify = %v", err)
 	}
 }
 
