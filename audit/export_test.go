@@ -16,6 +16,12 @@ func WithIndexSteps(step, chunk int, every time.Duration) Option {
 	return func(o *options) { o.indexStep, o.indexChunk, o.indexEvery = step, chunk, every }
 }
 
+// WithWALRestart sets the WAL length, in frames, past which the writer
+// finishes a checkpoint so that the WAL starts over (walRestartFrames).
+func WithWALRestart(frames int) Option {
+	return func(o *options) { o.walRestart = frames }
+}
+
 // VerifyInLists is Verify asking about image rows n at a time, so that a
 // short log takes several lists.
 func VerifyInLists(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, n int) (*Report, error) {

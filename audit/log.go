@@ -85,6 +85,8 @@ type options struct {
 	// indexStep ≤ 0 leaves every record to the next Log's steps.
 	indexStep, indexChunk int
 	indexEvery            time.Duration
+	// walRestart is walRestartFrames, which tests lower.
+	walRestart int
 }
 
 // Option configures a Log.
@@ -134,7 +136,7 @@ func New(db *store.DB, opts ...Option) (*Log, error) {
 		return nil, fmt.Errorf("opening the audit log: no store: %w", ErrInvalidArguments)
 	}
 	o := options{batch: 512, commitTimeout: 30 * time.Second, logger: slog.Default(),
-		indexStep: indexStep, indexChunk: indexChunk, indexEvery: indexEvery}
+		indexStep: indexStep, indexChunk: indexChunk, indexEvery: indexEvery, walRestart: walRestartFrames}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"os"
+	"sync"
 	"time"
 )
 
@@ -63,7 +65,7 @@ func (l *Log) walCheckpoints() {
 				return
 			case <-t.C:
 				frames := l.walPassive()
-				if frames < walRestartFrames {
+				if frames < l.opts.walRestart {
 					continue
 				}
 				// Catch up before asking the writer: each pass copies
@@ -76,10 +78,60 @@ func (l *Log) walCheckpoints() {
 					}
 					frames = next
 				}
+				// And flush what the passes wrote to the database file,
+				// which SQLite syncs only at the end of a checkpoint that
+				// copies every frame: the writer's. That fsync had to
+				// write back every page the passes had copied since the
+				// last one, and took 60-100 ms with the callers waiting.
+				if l.syncDatabaseFile() {
+					l.walPassive()
+				}
 				l.walRestart.Store(true)
 			}
 		}
 	}()
+}
+
+// syncDatabaseFile fsyncs the SQLite database file, when it is a file,
+// and says whether it did.
+func (l *Log) syncDatabaseFile() bool {
+	var seq int
+	var name, path string
+	if err := l.db.SQL().QueryRowContext(context.Background(), "PRAGMA database_list").Scan(&seq, &name, &path); err != nil || path == "" {
+		return false
+	}
+	f, err := databaseFile(path)
+	if err != nil {
+		l.opts.logger.Warn("opening the audit database file to sync it", "error", err)
+		return false
+	}
+	if err := f.Sync(); err != nil {
+		l.opts.logger.Warn("syncing the audit database file", "error", err)
+		return false
+	}
+	return true
+}
+
+// databaseFiles are the database files syncDatabaseFile opened, by path:
+// each is opened once and never closed, because closing any descriptor of
+// a file drops every POSIX lock the process holds on it, SQLite's
+// included.
+var databaseFiles sync.Map
+
+func databaseFile(path string) (*os.File, error) {
+	if f, ok := databaseFiles.Load(path); ok {
+		return f.(*os.File), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := databaseFiles.LoadOrStore(path, f); loaded {
+		// Another Log opened it first; this one is left open too, rather
+		// than closed (see databaseFiles).
+		return prev.(*os.File), nil
+	}
+	return f, nil
 }
 
 // walPassive runs a PASSIVE checkpoint on a connection of the pool and

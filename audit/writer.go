@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 
 	"github.com/shipgate/shipgate/store"
@@ -43,6 +44,15 @@ func (l *Log) run() {
 			batch = l.linger(l.gather(append(batch[:0], j), last))
 			last = len(batch)
 			l.commit(batch)
+			// Let the callers just answered run before the next batch is
+			// gathered. Each answer makes its caller the next goroutine
+			// to run on the writer's P; without a yield, while the other
+			// P is busy (a background WAL checkpoint is 10-20 ms of
+			// CPU), the writer and its last caller took turns there
+			// while the rest waited behind them, and batches shrank to
+			// one record each for as long: most of BenchmarkAppend's p99
+			// at 64 writers (docs/performance.md).
+			runtime.Gosched()
 			l.walFinish()
 			l.indexIfDue(false, false)
 		case <-indexTick:
