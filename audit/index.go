@@ -69,28 +69,29 @@ const (
 // (8 KiB of JSON), and a query from a cursor reads little before it.
 const listBlock = 1024
 
-// objectKey is a row of audit_objects.
+// objectKey is a record's pair in the lookup by object.
 type objectKey struct {
 	namespace, kind, name string
 	seq                   uint64
 }
 
-// imageKey is a row of audit_images.
+// imageKey is a record's image row: its pair in the lookup by image, with
+// the container and repository PostgreSQL's audit_images also holds.
 type imageKey struct {
 	digest                string
 	seq                   uint64
 	container, repository string
 }
 
-// valueKey is a row of a lookup by one value: audit_repositories
-// (repository, seq) or audit_users (username, seq).
+// valueKey is a record's pair in a lookup by one value: repository or
+// username.
 type valueKey struct {
 	value string
 	seq   uint64
 }
 
-// repoKeys are the audit_repositories rows of a record's images: one per
-// repository.
+// repoKeys are a record's pairs in the lookup by repository: one per
+// repository of its images.
 func repoKeys(seq uint64, images []imageRow, keys []valueKey) []valueKey {
 	from := len(keys)
 	for _, im := range images {
@@ -122,7 +123,7 @@ func (lr *lookupRows) add(r row) {
 	lr.users = append(lr.users, valueKey{r.rec.User.Username, r.seq})
 }
 
-// clear empties the lists, keeping their arrays.
+// clear empties lr, keeping its arrays.
 func (lr *lookupRows) clear() {
 	*lr = lookupRows{lr.objects[:0], lr.images[:0], lr.repos[:0], lr.users[:0]}
 }
@@ -318,9 +319,9 @@ func (l *Log) newIndexer(ctx context.Context) error {
 	if err := l.db.SQL().QueryRowContext(ctx, "SELECT min(seq) FROM audit_images_recent").Scan(&first); err != nil {
 		return fmt.Errorf("reading audit_images_recent: %w", err)
 	}
-	l.ix.cleared = uint64(max(first.Int64, indexed))
-	if first.Valid {
-		l.ix.cleared = uint64(min(first.Int64, indexed))
+	l.ix.cleared = uint64(indexed)
+	if first.Valid && first.Int64 < indexed {
+		l.ix.cleared = uint64(first.Int64) // left by a process that stopped
 	}
 	l.ix.clearing = l.ix.cleared
 	return nil
@@ -443,7 +444,7 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	for _, r := range rows {
 		own += 2 * len(r.images)
 	}
-	if err := l.clearRecent(ctx, tx, own, alone); err != nil {
+	if err := l.clearRecent(ctx, tx, 2*len(rows), alone); err != nil {
 		return err
 	}
 	if ix.step == nil || !ix.step.ready() {
@@ -466,11 +467,11 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	return nil
 }
 
-// clearRecent deletes from audit_images_recent, in tx, the rows of records
-// now in the lookups, up to twice as many as a batch adds (n of them), or
-// indexChunkAlone alone: a step's 8,192 records cleared at once held a
-// batch up 6-8 ms. The rows left meanwhile are harmless: a query by image
-// finds their records in both places.
+// clearRecent deletes from audit_images_recent, in tx, the rows of n of
+// the records now in the lookups (twice a batch's), at least indexChunk
+// of them, or indexChunkAlone alone: a step's 8,192 records cleared at
+// once held a batch up 6-8 ms. The rows left meanwhile are harmless: a
+// query by image finds their records in both places.
 func (l *Log) clearRecent(ctx context.Context, tx *sql.Tx, n int, alone bool) error {
 	ix := l.ix
 	if ix.cleared >= ix.indexed {
