@@ -326,6 +326,31 @@ func TestVerifyChecksTheListsBothWays(t *testing.T) {
 	}
 }
 
+// A record Verify takes for not yet in SQLite's lists, because
+// audit_head.indexed was below it when Verify read it, may be in them and
+// out of audit_images_recent by the time Verify looks for its images (a
+// step and the clearing after it ran meanwhile; or indexed was moved back
+// by a second writer's step): it is found in the lists.
+func TestVerifyFindsTheTailInTheLists(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	tl := newTamperLog(t, store.SQLite)
+	var recent int
+	if err := tl.db.SQL().QueryRow("SELECT count(*) FROM audit_images_recent").Scan(&recent); err != nil || recent != 0 {
+		t.Fatalf("audit_images_recent holds %d rows (%v), want none after Close", recent, err)
+	}
+	tl.exec(t, "UPDATE audit_head SET indexed = 10")
+	if rep, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{}); err != nil || rep.Size != 20 {
+		t.Fatalf("with records 10-19 in the lists only: Verify = %+v, %v", rep, err)
+	}
+	tl.unlist(t, "repository", 14)
+	_, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{})
+	var m *audit.Mismatch
+	if !errors.As(err, &m) || m.Seq != 14 || m.Reason != "record 14: repository registry.example.com/team/api missing from the lookup by repository" {
+		t.Errorf("with record 14 then taken out of the lookup by repository: Verify = %v", err)
+	}
+}
+
 func TestVerifyEmptyAndStateFile(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects {
