@@ -113,24 +113,25 @@ func (l *Log) syncDatabaseFile() bool {
 }
 
 // databaseFiles are the database files syncDatabaseFile opened, by path:
-// each is opened once and never closed, because closing any descriptor of
-// a file drops every POSIX lock the process holds on it, SQLite's
-// included.
-var databaseFiles sync.Map
+// each is opened once and never closed (nor collected, which would close
+// it), because closing any descriptor of a file drops every POSIX lock
+// the process holds on it, SQLite's included.
+var databaseFiles = struct {
+	sync.Mutex
+	byPath map[string]*os.File
+}{byPath: map[string]*os.File{}}
 
 func databaseFile(path string) (*os.File, error) {
-	if f, ok := databaseFiles.Load(path); ok {
-		return f.(*os.File), nil
+	databaseFiles.Lock()
+	defer databaseFiles.Unlock()
+	if f, ok := databaseFiles.byPath[path]; ok {
+		return f, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if prev, loaded := databaseFiles.LoadOrStore(path, f); loaded {
-		// Another Log opened it first; this one is left open too, rather
-		// than closed (see databaseFiles).
-		return prev.(*os.File), nil
-	}
+	databaseFiles.byPath[path] = f
 	return f, nil
 }
 

@@ -50,8 +50,9 @@ func (l *Log) run() {
 			// P is busy (a background WAL checkpoint is 10-20 ms of
 			// CPU), the writer and its last caller took turns there
 			// while the rest waited behind them, and batches shrank to
-			// one record each for as long: most of BenchmarkAppend's p99
-			// at 64 writers (docs/performance.md).
+			// one record each for as long. With the lookups as lists,
+			// the yield cut BenchmarkAppend's p99 at 64 writers by about
+			// a fifth (docs/performance.md).
 			runtime.Gosched()
 			l.walFinish()
 			l.indexIfDue(false, false)
