@@ -58,23 +58,18 @@ const maxProblems = 100
 // file, the log still extends the checkpoint an earlier run verified.
 // The error is the first *Mismatch by seq; Report lists up to 100.
 func Verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions) (*Report, error) {
-	checks := imageChecks
-	if db.Dialect() == store.Postgres {
-		checks = imageChecksPostgres
-	}
-	return verify(ctx, db, verifiers, opts, checks)
+	return verify(ctx, db, verifiers, opts, imageChecks)
 }
 
-// verify is Verify, asking about the image rows checks at a time.
+// verify is Verify, asking about the image rows of records not yet in the
+// lookups checks at a time.
 func verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, checks int) (*Report, error) {
 	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}, checks: checks}
-	if db.Dialect() == store.SQLite {
-		lists, err := readLists(ctx, db)
-		if err != nil {
-			return v.rep, err
-		}
-		v.lists = lists
+	lists, err := readLists(ctx, db)
+	if err != nil {
+		return v.rep, err
 	}
+	v.lists = lists
 	cps, err := readCheckpoints(ctx, db, verifiers, v)
 	if err != nil {
 		return v.rep, err
@@ -115,9 +110,7 @@ type verifier struct {
 	redacted map[uint64][]byte // redacted seq → its stored leaf
 	images   []imageKey        // image rows still to look for (checkImages)
 	checks   int               // how many checkImages asks about at once
-	// lists checks SQLite's lookups, which are lists (verifylists.go);
-	// PostgreSQL's are checked row by row, in scan and checkImages.
-	lists *listCheck
+	lists    *listCheck        // checks the lookups (verifylists.go)
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) {
@@ -129,19 +122,8 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 // scan reads every record, checks it, and returns the stored leaves, flat,
 // in seq order (without the missing ones).
 func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
-	// listed, byUser: the record is in the lookup by object, by user, or
-	// not due in them yet (index.go): a row deleted from audit_objects or
-	// audit_users would hide it from queries by object or user. SQLite's
-	// lists are checked apart (listCheck).
-	lookups := `seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_objects o
-			WHERE o.namespace = audit_log.namespace AND o.kind = audit_log.kind AND o.name = audit_log.name AND o.seq = audit_log.seq),
-		seq >= (SELECT indexed FROM audit_head WHERE id = 1) OR EXISTS (SELECT 1 FROM audit_users u
-			WHERE u.username = audit_log.username AND u.seq = audit_log.seq)`
-	if v.lists != nil {
-		lookups = "1, 1"
-	}
-	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted,
-		`+lookups+` FROM audit_log ORDER BY seq`)
+	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted
+		FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 	}
@@ -150,8 +132,7 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	var next uint64
 	for rows.Next() {
 		var c columns
-		var listed, byUser bool
-		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted, &listed, &byUser); err != nil {
+		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted); err != nil {
 			return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 		}
 		seq := uint64(c.seq)
@@ -165,12 +146,6 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		}
 		leaves = append(leaves, c.leaf...)
 		v.record(c)
-		if !listed {
-			v.fail(seq, "record %d: missing from the lookup by object", seq)
-		}
-		if !byUser {
-			v.fail(seq, "record %d: missing from the lookup by user", seq)
-		}
 		if len(v.images) >= v.checks {
 			if err := v.checkImages(ctx, db); err != nil {
 				return nil, err
@@ -183,10 +158,8 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	if err := v.checkImages(ctx, db); err != nil {
 		return nil, err
 	}
-	if v.lists != nil {
-		if err := v.lists.diagnose(ctx, db, v); err != nil {
-			return nil, err
-		}
+	if err := v.lists.diagnose(ctx, db, v); err != nil {
+		return nil, err
 	}
 	v.rep.Size = next
 	return leaves, nil
@@ -225,41 +198,31 @@ func (v *verifier) record(c columns) {
 	}
 	v.redaction(seq, r, c.redacted != 0, c.leaf)
 	images := imageRows(r.Images)
-	if v.lists != nil && seq < v.lists.indexed {
+	if seq < v.lists.indexed {
 		v.lists.record(listed{seq, r.Namespace, r.Kind, r.Name, r.User.Username, images})
 		return
 	}
+	// Not in the lookups yet (SQLite, index.go): found by its columns,
+	// and its images in audit_images_recent.
 	for _, im := range images {
 		v.images = append(v.images, imageKey{im.digest, seq, im.container, im.repository})
 	}
 }
 
-// imageChecks is how many image rows checkImages asks about at once.
-// SQLite looks each up by key; PostgreSQL answers a list by reading the
-// whole lookup once (a hash join), so it is given longer lists, which
-// read it fewer times: on 50,000 records, lists of 2,048 took verify
-// 3.5-4.8 s there against 6.1-6.5 s with 256, and on SQLite 6.9 s against
-// 5.6 s (docs/performance.md).
-const (
-	imageChecks         = 256
-	imageChecksPostgres = 2048
-)
+// imageChecks is how many image rows checkImages asks about at once: it
+// looks each up by key.
+const imageChecks = 256
 
 // checkImages checks that the image rows of the records read since the
-// last call are in the lookup by image, and their repositories in the
-// lookup by repository, or in audit_images_recent before a step moves
-// them there (index.go): a deleted or altered row would hide its record
-// from queries by digest or repository. With SQLite's lists it is given
-// only the records not yet in them, which must be in audit_images_recent.
+// last call, records not yet in the lookups (SQLite, index.go), are in
+// audit_images_recent, where queries by digest and repository find them
+// until a step lists them: a deleted or altered row would hide its record
+// from those queries.
 func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	if len(v.images) == 0 {
 		return nil
 	}
-	images, repositories := "audit_images", "audit_repositories"
-	if v.lists != nil {
-		images, repositories = "audit_images_recent", "audit_images_recent"
-	}
-	found, err := foundIn(ctx, db, "image", images, []string{"digest", "seq", "container", "repository"}, v.images,
+	found, err := foundIn(ctx, db, "image", []string{"digest", "seq", "container", "repository"}, v.images,
 		func(k imageKey) []any { return []any{k.digest, int64(k.seq), k.container, k.repository} },
 		func(rows *sql.Rows) (imageKey, error) {
 			var k imageKey
@@ -286,7 +249,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 			repos = append(repos, k)
 		}
 	}
-	foundRepo, err := foundIn(ctx, db, "repository", repositories, []string{"repository", "seq"}, repos,
+	foundRepo, err := foundIn(ctx, db, "repository", []string{"repository", "seq"}, repos,
 		func(k valueKey) []any { return []any{k.value, int64(k.seq)} },
 		func(rows *sql.Rows) (valueKey, error) {
 			var k valueKey
@@ -309,22 +272,22 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-// listed says whether a record not in SQLite's lists when Verify began,
+// listed says whether a record not in the lookups when Verify began,
 // whose image row found says was not in audit_images_recent, has since
-// been added to list i under key: a step that finishes meanwhile lists
+// been added to lookup i under key: a step that finishes meanwhile lists
 // the record, and the batches after it clear its rows from
-// audit_images_recent. With PostgreSQL's lookups, found is the answer.
+// audit_images_recent.
 func (v *verifier) listed(ctx context.Context, db *store.DB, found bool, i int, seq uint64, key string) (bool, error) {
-	if found || v.lists == nil {
-		return found, nil
+	if found {
+		return true, nil
 	}
 	return inList(ctx, db, i, seq, []string{key})
 }
 
-// foundIn says which of keys are rows of the lookup table, or of
-// audit_images_recent, comparing the columns cols (seq a number, the rest
-// text); args gives a key's values in that order, scan reads a row back.
-func foundIn[K comparable](ctx context.Context, db *store.DB, lookup, table string, cols []string, keys []K,
+// foundIn says which of keys are rows of audit_images_recent, comparing
+// the columns cols (seq a number, the rest text); args gives a key's
+// values in that order, scan reads a row back.
+func foundIn[K comparable](ctx context.Context, db *store.DB, lookup string, cols []string, keys []K,
 	args func(K) []any, scan func(*sql.Rows) (K, error)) (map[K]bool, error) {
 	casts := make([]string, len(cols))
 	for i, c := range cols {
@@ -336,15 +299,12 @@ func foundIn[K comparable](ctx context.Context, db *store.DB, lookup, table stri
 	tuple := "(" + strings.Join(casts, ", ") + ")"
 	list := tuple + strings.Repeat(", "+tuple, len(keys)-1)
 	var values []any
-	for range 2 {
-		for _, k := range keys {
-			values = append(values, args(k)...)
-		}
+	for _, k := range keys {
+		values = append(values, args(k)...)
 	}
 	c := strings.Join(cols, ", ")
 	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
-		"SELECT "+c+" FROM "+table+" WHERE ("+c+") IN (VALUES "+list+")"+
-			" UNION SELECT "+c+" FROM audit_images_recent WHERE ("+c+") IN (VALUES "+list+")"), values...)
+		"SELECT "+c+" FROM audit_images_recent WHERE ("+c+") IN (VALUES "+list+")"), values...)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
 	}

@@ -306,23 +306,42 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
-// SQLite's lookups are lists (index.go): a record also listed under a key
-// it does not have would be found by a query for that key, and Verify
-// names it; a record listed twice under its own key, as a step cut short
-// and the next can leave it, is no problem.
-func TestVerifyChecksTheListsBothWays(t *testing.T) {
+// A record also in a lookup under a key it does not have would be found
+// by a query for that key (a digest or repository has no column of
+// audit_log to filter on), and Verify names it. A record listed twice
+// under its own key is no problem: SQLite's lists may name it twice after
+// a step cut short, and PostgreSQL's image rows once per container.
+func TestVerifyChecksTheLookupsBothWays(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	tl := newTamperLog(t, store.SQLite)
-	tl.exec(t, "INSERT INTO audit_user_lists (username, last, seqs) VALUES ('dev-0', 3, '[0,3]')")
-	if rep, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{}); err != nil || rep.Size != 20 {
-		t.Fatalf("with records listed twice: Verify = %+v, %v", rep, err)
-	}
-	tl.exec(t, "INSERT INTO audit_image_lists (digest, last, seqs) VALUES ('sha256:"+strings.Repeat("e", 64)+"', 8, '[8]')")
-	_, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{})
-	var m *audit.Mismatch
-	if !errors.As(err, &m) || m.Seq != 8 || m.Reason != "record 8: in the lookups under a key it does not have" {
-		t.Errorf("with record 8 listed under another digest too: Verify = %v", err)
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tl := newTamperLog(t, d)
+			other := "sha256:" + strings.Repeat("e", 64)
+			if d == store.SQLite {
+				tl.exec(t, "INSERT INTO audit_user_lists (username, last, seqs) VALUES ('dev-0', 3, '[0,3]')")
+			} else {
+				tl.exec(t, "INSERT INTO audit_images (digest, seq, container, repository) SELECT digest, seq, 'sidecar', repository FROM audit_images WHERE seq = 3")
+			}
+			if rep, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{}); err != nil || rep.Size != 20 {
+				t.Fatalf("with record 3 listed twice: Verify = %+v, %v", rep, err)
+			}
+			if d == store.SQLite {
+				tl.exec(t, "INSERT INTO audit_image_lists (digest, last, seqs) VALUES (?, 8, '[8]')", other)
+			} else {
+				tl.exec(t, "INSERT INTO audit_images (digest, seq, container, repository) VALUES (?, 8, 'api', 'registry.example.com/team/api')", other)
+			}
+			_, err := audit.Verify(ctx, tl.db, tl.key.verifiers, audit.VerifyOptions{})
+			var m *audit.Mismatch
+			if !errors.As(err, &m) || m.Seq != 8 || m.Reason != "record 8: in the lookups under a key it does not have" {
+				t.Errorf("with record 8 under another digest too: Verify = %v", err)
+			}
+			page, _, err := newLog(t, tl.db).Query(ctx, audit.Filter{Digest: other}, "", 10)
+			if err != nil || len(page) != 1 || page[0].Seq != 8 {
+				t.Errorf("Query by the other digest = %+v, %v: the row Verify names is one a query would follow", page, err)
+			}
+		})
 	}
 }
 

@@ -11,16 +11,18 @@ import (
 	"github.com/shipgate/shipgate/store"
 )
 
-// listCheck checks SQLite's lookup lists (index.go) against the records:
-// every record before audit_head.indexed must be in the lists of each of
-// its keys, and in no list of a key it does not have. Reading each
-// record's lists one by one would read a hot key's lists again for each of
-// its records, so Verify reads every list once, before the records, and
-// adds for each (key, seq) pair a keyed hash of the key to sums[seq]; as it
-// reads each record it takes off the hashes of the record's own keys, and
-// a record whose sum is not zero then is in a list it should not be, or
-// missing from one it should. The hash's seed is random for each run, so
-// no edit of the lists can be made to sum to zero.
+// listCheck checks the lookups (index.go) against the records: every
+// record before audit_head.indexed must be in the lookups under each of
+// its keys, and under no key it does not have, which would have a query
+// for that key find it. SQLite's lookups are lists; reading each record's
+// lists one by one would read a hot key's lists again for each of its
+// records. So Verify reads every (key, seq) pair of each lookup once,
+// before the records, from SQLite's lists or PostgreSQL's rows, and adds
+// a keyed hash of the key to sums[seq]; as it reads each record it takes
+// off the hashes of the record's own keys, and a record whose sum is not
+// zero then is under a key it should not be, or missing from one it
+// should. The hash's seed is random for each run, so no edit of the
+// lookups can be made to sum to zero.
 type listCheck struct {
 	seed    maphash.Seed
 	indexed uint64
@@ -69,9 +71,9 @@ func (lc *listCheck) keys(r listed) uint64 {
 }
 
 // readLists reads where the lookups stand and every (key, seq) pair of
-// their lists, into a listCheck. A pair naming a seq past the log's last
-// record finds nothing, and that the records there are missing is told by
-// the checkpoints, the head and the state file.
+// them, into a listCheck. A pair naming a seq past the log's last record
+// finds nothing, and that the records there are missing is told by the
+// checkpoints, the head and the state file.
 func readLists(ctx context.Context, db *store.DB) (*listCheck, error) {
 	lc := &listCheck{seed: maphash.MakeSeed()}
 	var indexed, last int64
@@ -83,8 +85,13 @@ func readLists(ctx context.Context, db *store.DB) (*listCheck, error) {
 	for i, lt := range listTables {
 		cols := "k." + strings.Join(lt.cols, ", k.")
 		// A pair is counted once, though a step cut short and the one
-		// after it may both have listed it.
-		rows, err := db.SQL().QueryContext(ctx, "SELECT DISTINCT "+cols+", j.value FROM "+lt.table+" k, json_each(k.seqs) j")
+		// after it may both have listed it, and PostgreSQL has a row for
+		// each container of an image.
+		q := "SELECT DISTINCT " + cols + ", j.value FROM " + lt.table + " k, json_each(k.seqs) j"
+		if db.Dialect() == store.Postgres {
+			q = "SELECT DISTINCT " + cols + ", k.seq FROM " + lookupRowTables[i] + " k"
+		}
+		rows, err := db.SQL().QueryContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lt.name, err)
 		}
@@ -164,9 +171,9 @@ func (lc *listCheck) diagnose(ctx context.Context, db *store.DB, v *verifier) er
 	return nil
 }
 
-// inList says whether seq is in one of the lists of lookup i for key.
-// Those lists are in seq's block, so their last seq is from seq to the end
-// of the block.
+// inList says whether seq is in lookup i under key: in one of its
+// SQLite lists, which are in seq's block, so their last seq is from seq to
+// the end of the block; or a PostgreSQL row.
 func inList(ctx context.Context, db *store.DB, i int, seq uint64, key []string) (bool, error) {
 	lt := listTables[i]
 	conds := make([]string, len(lt.cols))
@@ -175,11 +182,16 @@ func inList(ctx context.Context, db *store.DB, i int, seq uint64, key []string) 
 		conds[c] = "k." + col + " = ?"
 		args = append(args, key[c])
 	}
-	end := (seq/listBlock + 1) * listBlock
-	args = append(args, int64(seq), int64(end), int64(seq))
+	q := "SELECT count(*) FROM " + lookupRowTables[i] + " k WHERE " + strings.Join(conds, " AND ") + " AND k.seq = ?"
+	args = append(args, int64(seq))
+	if db.Dialect() == store.SQLite {
+		end := (seq/listBlock + 1) * listBlock
+		args = append(args[:len(key)], int64(seq), int64(end), int64(seq))
+		q = "SELECT count(*) FROM " + lt.table + " k, json_each(k.seqs) j WHERE " + strings.Join(conds, " AND ") +
+			" AND k.last >= ? AND k.last < ? AND j.value = ?"
+	}
 	var n int
-	err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM "+lt.table+" k, json_each(k.seqs) j WHERE "+strings.Join(conds, " AND ")+
-		" AND k.last >= ? AND k.last < ? AND j.value = ?", args...).Scan(&n)
+	err := db.SQL().QueryRowContext(ctx, db.Rebind(q), args...).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("verifying the audit log: looking for record %s in the lookup by %s: %w", strconv.FormatUint(seq, 10), lt.name, err)
 	}
