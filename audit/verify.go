@@ -50,7 +50,8 @@ const maxProblems = 100
 // Verify reads the whole log in seq order and checks: seqs run from 0
 // without gaps; each record's stored bytes hash to its stored leaf, are
 // canonical, name its seq and agree with the query columns, and are in the
-// lookups by object and image (or not due there yet, index.go); a redacted
+// lookups by object, image, repository and user under each of their keys
+// and under no other (or not due there yet, index.go); a redacted
 // record is named, with its leaf, by a later redaction record; the tree
 // over the stored leaves has, at every checkpoint's size, the root the
 // checkpoint signs, and every checkpoint is signed by one of verifiers;
