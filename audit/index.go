@@ -174,15 +174,25 @@ type listRow struct {
 	n    int
 }
 
-// The lookups' lists, in the order of lookupLists.
+// The four lookups, in the order of listTables and lookupLists.
+const (
+	lookupObject = iota
+	lookupImage
+	lookupRepository
+	lookupUser
+)
+
+// listTables are the lookups' tables: SQLite's lists (table), and
+// PostgreSQL's rows, one per record (rows); name names the lookup in
+// messages, cols are its key's columns.
 var listTables = [4]struct {
-	table, name string
-	cols        []string
+	table, rows, name string
+	cols              []string
 }{
-	{"audit_object_lists", "object", []string{"namespace", "kind", "name"}},
-	{"audit_image_lists", "image", []string{"digest"}},
-	{"audit_repository_lists", "repository", []string{"repository"}},
-	{"audit_user_lists", "user", []string{"username"}},
+	lookupObject:     {"audit_object_lists", "audit_objects", "object", []string{"namespace", "kind", "name"}},
+	lookupImage:      {"audit_image_lists", "audit_images", "image", []string{"digest"}},
+	lookupRepository: {"audit_repository_lists", "audit_repositories", "repository", []string{"repository"}},
+	lookupUser:       {"audit_user_lists", "audit_users", "user", []string{"username"}},
 }
 
 // lookupLists are rows of each lookup's lists (listTables).
@@ -192,16 +202,16 @@ type lookupLists [4][]listRow
 // block of listBlock seqs.
 func (lr *lookupRows) lists() lookupLists {
 	var ll lookupLists
-	ll[0] = group(lr.objects, func(o objectKey) uint64 { return o.seq }, func(a, b objectKey) bool {
+	ll[lookupObject] = group(lr.objects, func(o objectKey) uint64 { return o.seq }, func(a, b objectKey) bool {
 		return a.namespace == b.namespace && a.kind == b.kind && a.name == b.name
 	}, func(o objectKey) []any { return []any{o.namespace, o.kind, o.name} })
-	ll[1] = group(lr.images, func(im imageKey) uint64 { return im.seq }, func(a, b imageKey) bool { return a.digest == b.digest },
+	ll[lookupImage] = group(lr.images, func(im imageKey) uint64 { return im.seq }, func(a, b imageKey) bool { return a.digest == b.digest },
 		func(im imageKey) []any { return []any{im.digest} })
 	sameValue := func(a, b valueKey) bool { return a.value == b.value }
 	value := func(k valueKey) []any { return []any{k.value} }
 	seqOf := func(k valueKey) uint64 { return k.seq }
-	ll[2] = group(lr.repos, seqOf, sameValue, value)
-	ll[3] = group(lr.users, seqOf, sameValue, value)
+	ll[lookupRepository] = group(lr.repos, seqOf, sameValue, value)
+	ll[lookupUser] = group(lr.users, seqOf, sameValue, value)
 	return ll
 }
 

@@ -99,10 +99,6 @@ func (f Filter) query(from uint64, n int, lists bool) (string, []any) {
 	return "SELECT seq, record, redacted FROM audit_log WHERE " + strings.Join(where, " AND ") + " ORDER BY seq LIMIT " + strconv.Itoa(n), args
 }
 
-// lookupRowTables are PostgreSQL's lookups, a row per record, in the order
-// of listTables.
-var lookupRowTables = [4]string{"audit_objects", "audit_images", "audit_repositories", "audit_users"}
-
 // lookup is a subquery of the seqs that lookup i (listTables) holds for
 // the condition cond on its key columns, from seq from on (and, from
 // SQLite's lists, a few before it): from its lists when lists is set,
@@ -112,7 +108,7 @@ func lookup(i int, lists bool, cond string, args []any, from uint64) (string, []
 		t := listTables[i].table
 		return "SELECT j.value FROM " + t + ", json_each(" + t + ".seqs) j WHERE " + cond + " AND last >= ?", append(args, int64(from))
 	}
-	return "SELECT seq FROM " + lookupRowTables[i] + " WHERE " + cond + " AND seq >= ?", append(args, int64(from))
+	return "SELECT seq FROM " + listTables[i].rows + " WHERE " + cond + " AND seq >= ?", append(args, int64(from))
 }
 
 // where turns a filter into SQL conditions with "?" placeholders, for the
@@ -137,7 +133,7 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 				object, objArgs = object+" AND name = ?", append(objArgs, f.Name)
 			}
 		}
-		q, qArgs := lookup(0, lists, object, slices.Clone(objArgs), from)
+		q, qArgs := lookup(lookupObject, lists, object, slices.Clone(objArgs), from)
 		where = append(where, "seq IN ("+q+" UNION ALL "+tail+object+")")
 		args = append(append(append(args, qArgs...), int64(from)), objArgs...)
 	}
@@ -145,7 +141,7 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 	eq("kind", f.Kind)
 	eq("name", f.Name)
 	if f.User != "" {
-		q, qArgs := lookup(3, lists, "username = ?", []any{f.User}, from)
+		q, qArgs := lookup(lookupUser, lists, "username = ?", []any{f.User}, from)
 		where = append(where, "seq IN ("+q+" UNION ALL "+tail+"username = ?)")
 		args = append(append(args, qArgs...), int64(from), f.User)
 	}
@@ -160,13 +156,13 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 		if end, ok := prefixEnd(p); ok {
 			cond, condArgs = cond+" AND repository < ?", append(condArgs, end)
 		}
-		q, qArgs := lookup(2, lists, cond, condArgs, from)
+		q, qArgs := lookup(lookupRepository, lists, cond, condArgs, from)
 		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
 		n := utf8.RuneCountInString(p) // substr counts characters
 		args = append(append(args, qArgs...), n, p)
 	}
 	if f.Digest != "" {
-		q, qArgs := lookup(1, lists, "digest = ?", []any{f.Digest}, from)
+		q, qArgs := lookup(lookupImage, lists, "digest = ?", []any{f.Digest}, from)
 		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
 		args = append(append(args, qArgs...), f.Digest)
 	}

@@ -236,7 +236,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 		return err
 	}
 	for _, im := range v.images {
-		if ok, err := v.listed(ctx, db, found[im], 1, im.seq, im.digest); err != nil {
+		if ok, err := v.listed(ctx, db, found[im], lookupImage, im.seq, im.digest); err != nil {
 			return err
 		} else if !ok {
 			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image", im.seq, im.digest, im.container)
@@ -263,7 +263,7 @@ func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
 		return err
 	}
 	for _, k := range repos {
-		if ok, err := v.listed(ctx, db, foundRepo[k], 2, k.seq, k.value); err != nil {
+		if ok, err := v.listed(ctx, db, foundRepo[k], lookupRepository, k.seq, k.value); err != nil {
 			return err
 		} else if !ok {
 			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository", k.seq, k.value)

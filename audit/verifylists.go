@@ -55,16 +55,16 @@ func (lc *listCheck) key(i int, parts ...string) uint64 {
 // keys is the sum of the hashes of a record's keys, each (key, seq) pair
 // once, as the lists hold them.
 func (lc *listCheck) keys(r listed) uint64 {
-	sum := lc.key(0, r.namespace, r.kind, r.name) + lc.key(3, r.username)
+	sum := lc.key(lookupObject, r.namespace, r.kind, r.name) + lc.key(lookupUser, r.username)
 	var digests, repos []string
 	for _, im := range r.images {
 		if !slices.Contains(digests, im.digest) {
 			digests = append(digests, im.digest)
-			sum += lc.key(1, im.digest)
+			sum += lc.key(lookupImage, im.digest)
 		}
 		if !slices.Contains(repos, im.repository) {
 			repos = append(repos, im.repository)
-			sum += lc.key(2, im.repository)
+			sum += lc.key(lookupRepository, im.repository)
 		}
 	}
 	return sum
@@ -89,7 +89,7 @@ func readLists(ctx context.Context, db *store.DB) (*listCheck, error) {
 		// each container of an image.
 		q := "SELECT DISTINCT " + cols + ", j.value FROM " + lt.table + " k, json_each(k.seqs) j"
 		if db.Dialect() == store.Postgres {
-			q = "SELECT DISTINCT " + cols + ", k.seq FROM " + lookupRowTables[i] + " k"
+			q = "SELECT DISTINCT " + cols + ", k.seq FROM " + lt.rows + " k"
 		}
 		rows, err := db.SQL().QueryContext(ctx, q)
 		if err != nil {
@@ -149,17 +149,17 @@ func (lc *listCheck) diagnose(ctx context.Context, db *store.DB, v *verifier) er
 			}
 			return err
 		}
-		if err := look(0, "missing from the lookup by object", r.namespace, r.kind, r.name); err != nil {
+		if err := look(lookupObject, "missing from the lookup by object", r.namespace, r.kind, r.name); err != nil {
 			return err
 		}
-		if err := look(3, "missing from the lookup by user", r.username); err != nil {
+		if err := look(lookupUser, "missing from the lookup by user", r.username); err != nil {
 			return err
 		}
 		for _, im := range r.images {
-			if err := look(1, fmt.Sprintf("image %s of container %s missing from the lookup by image", im.digest, im.container), im.digest); err != nil {
+			if err := look(lookupImage, fmt.Sprintf("image %s of container %s missing from the lookup by image", im.digest, im.container), im.digest); err != nil {
 				return err
 			}
-			if err := look(2, fmt.Sprintf("repository %s missing from the lookup by repository", im.repository), im.repository); err != nil {
+			if err := look(lookupRepository, fmt.Sprintf("repository %s missing from the lookup by repository", im.repository), im.repository); err != nil {
 				return err
 			}
 		}
@@ -182,7 +182,7 @@ func inList(ctx context.Context, db *store.DB, i int, seq uint64, key []string) 
 		conds[c] = "k." + col + " = ?"
 		args = append(args, key[c])
 	}
-	q := "SELECT count(*) FROM " + lookupRowTables[i] + " k WHERE " + strings.Join(conds, " AND ") + " AND k.seq = ?"
+	q := "SELECT count(*) FROM " + lt.rows + " k WHERE " + strings.Join(conds, " AND ") + " AND k.seq = ?"
 	args = append(args, int64(seq))
 	if db.Dialect() == store.SQLite {
 		end := (seq/listBlock + 1) * listBlock
