@@ -28,6 +28,11 @@ type job struct {
 	state atomic.Int32
 	// also is what the caller writes with the record, in its transaction.
 	also []store.Write
+	// images are the record's image rows (imageRows), and on SQLite
+	// imagesCol is their audit_log column (imagesColumn): both computed
+	// by the caller, beside the writer.
+	images    []imageRow
+	imagesCol string
 }
 
 const (
@@ -133,7 +138,13 @@ func (l *Log) prepare(r Record) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("appending a record: %w: %w", ErrInvalidRecord, err)
 	}
-	return &job{rec: r, body: body, done: make(chan result, 1), ctx: context.Background()}, nil
+	j := &job{rec: r, body: body, done: make(chan result, 1), ctx: context.Background(), images: imageRows(r.Images)}
+	if l.db.Dialect() == store.SQLite {
+		if j.imagesCol, err = imagesColumn(j.images); err != nil {
+			return nil, fmt.Errorf("appending a record: %w: %w", ErrInvalidRecord, err)
+		}
+	}
+	return j, nil
 }
 
 // clean makes a string that is also stored in a query column valid UTF-8
@@ -153,7 +164,9 @@ type row struct {
 	record []byte
 	rec    *Record
 	images []imageRow // imageRows(rec.Images)
-	also   []store.Write
+	// imagesCol is images as SQLite's audit_log column (imagesColumn).
+	imagesCol string
+	also      []store.Write
 }
 
 // appendTx appends jobs inside tx: it locks the head, skips request uids
@@ -185,7 +198,7 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 		if err := rng.Append(leaf, nil); err != nil {
 			return nil, nil, fmt.Errorf("extending the audit tree: %w", err)
 		}
-		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, images: imageRows(j.rec.Images), also: j.also})
+		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, images: j.images, imagesCol: j.imagesCol, also: j.also})
 		seqs[i] = size
 		size++
 	}

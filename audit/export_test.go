@@ -1,11 +1,7 @@
 package audit
 
 import (
-	"context"
 	"time"
-
-	"github.com/shipgate/shipgate/store"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // WithIndexSteps sets the steps that add records to the lookups by object
@@ -20,10 +16,4 @@ func WithIndexSteps(step, chunk int, every time.Duration) Option {
 // finishes a checkpoint so that the WAL starts over (walRestartFrames).
 func WithWALRestart(frames int) Option {
 	return func(o *options) { o.walRestart = frames }
-}
-
-// VerifyInLists is Verify asking about image rows n at a time, so that a
-// short log takes several lists.
-func VerifyInLists(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, n int) (*Report, error) {
-	return verify(ctx, db, verifiers, opts, n)
 }

@@ -30,9 +30,8 @@ import (
 // writers, and its p99 (docs/performance.md).
 //
 // A record not yet in the lookups (seq ≥ audit_head.indexed) is found by
-// the columns of audit_log, which keeps its object and username, and by
-// its rows in audit_images_recent, which its images are written to with it
-// in seq order: Filter.where looks in both. A chunk's lists for such a
+// the columns of its audit_log row, which keeps its object, its username
+// and its images (imagesColumn): Filter.where looks in both. A chunk's lists for such a
 // record are harmless (a query finds it either way), so a crash in the
 // middle of a step loses nothing, and the next step adds it again: to a
 // list of its own, or none when a list of the same key and last seq is
@@ -40,8 +39,7 @@ import (
 // new one would have up to it. When the writer does not hold every record
 // from indexed on in memory (after a start, or when another process or
 // Redact appended), the step is one transaction that reads them from the
-// database (indexFromStore). The batches after a step clear the rows it
-// moved out of audit_images_recent, a range at a time (clearRecent).
+// database (indexFromStore).
 //
 // PostgreSQL's writer fills its lookups (audit_objects, audit_images,
 // audit_repositories, audit_users) with each record, a row per record:
@@ -279,10 +277,6 @@ type indexer struct {
 	// chunk is what the current transaction added of step, kept until it
 	// commits.
 	chunk lookupLists
-	// cleared is where audit_images_recent starts, as far as the writer
-	// knows: the rows before indexed are cleared a range at a time;
-	// clearing is where the current transaction cleared them to.
-	cleared, clearing uint64
 	// failed is when a step last failed: the next waits indexEvery, so a
 	// database that refuses them is not asked again at every batch.
 	failed time.Time
@@ -325,22 +319,12 @@ func (l *Log) newIndexer(ctx context.Context) error {
 		return fmt.Errorf("reading the audit head: %w", err)
 	}
 	l.ix = &indexer{indexed: uint64(indexed), next: uint64(size), whole: indexed == size}
-	var first sql.NullInt64
-	if err := l.db.SQL().QueryRowContext(ctx, "SELECT min(seq) FROM audit_images_recent").Scan(&first); err != nil {
-		return fmt.Errorf("reading audit_images_recent: %w", err)
-	}
-	l.ix.cleared = uint64(indexed)
-	if first.Valid && first.Int64 < indexed {
-		l.ix.cleared = uint64(first.Int64) // left by a process that stopped
-	}
-	l.ix.clearing = l.ix.cleared
 	return nil
 }
 
 // appended notes the rows a committed transaction appended, and what of a
 // step it added to the lookups.
 func (ix *indexer) appended(rows []row) {
-	ix.cleared = ix.clearing
 	if ix.step != nil && ix.chunk.len() > 0 { // so the step is sorted
 		ix.step.lists.drop(ix.chunk)
 		if ix.step.lists.len() == 0 {
@@ -378,9 +362,8 @@ func (l *Log) indexFailed(err error, reset bool) {
 	ix.aborted()
 }
 
-// aborted forgets what the current transaction added and cleared: it did
-// not commit.
-func (ix *indexer) aborted() { ix.chunk, ix.clearing = lookupLists{}, ix.cleared }
+// aborted forgets what the current transaction added: it did not commit.
+func (ix *indexer) aborted() { ix.chunk = lookupLists{} }
 
 // behind is how many records are not in the lookups, as far as the writer
 // knows.
@@ -409,7 +392,7 @@ func (l *Log) indexIfDue(due, idle bool) {
 			go st.sort()
 		}
 	}
-	for idle && (ix.step != nil && ix.step.ready() || ix.cleared < ix.indexed) && len(l.queue) == 0 {
+	for idle && ix.step != nil && ix.step.ready() && len(l.queue) == 0 {
 		if err := l.indexAlone(); err != nil {
 			l.indexFailed(err, true)
 			return
@@ -442,7 +425,6 @@ func (l *Log) indexAlone() error {
 // indexChunkTx adds the next chunk of the step, if one is under way, in
 // tx: a batch's, which appended rows, or, alone, a transaction of its own.
 // When it is the last, tx also moves audit_head.indexed past the step.
-// It also clears a range of audit_images_recent (clearRecent).
 func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bool) error {
 	ix := l.ix
 	if ix == nil {
@@ -453,9 +435,6 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 	own := 2 * len(rows)
 	for _, r := range rows {
 		own += 2 * len(r.images)
-	}
-	if err := l.clearRecent(ctx, tx, 2*len(rows), alone); err != nil {
-		return err
 	}
 	if ix.step == nil || !ix.step.ready() {
 		return nil
@@ -474,27 +453,6 @@ func (l *Log) indexChunkTx(ctx context.Context, tx *sql.Tx, rows []row, alone bo
 		}
 	}
 	ix.chunk = c
-	return nil
-}
-
-// clearRecent deletes from audit_images_recent, in tx, the rows of n of
-// the records now in the lookups (twice a batch's), at least indexChunk
-// of them, or indexChunkAlone alone: a step's 8,192 records cleared at
-// once held a batch up 6-8 ms. The rows left meanwhile are harmless: a
-// query by image finds their records in both places.
-func (l *Log) clearRecent(ctx context.Context, tx *sql.Tx, n int, alone bool) error {
-	ix := l.ix
-	if ix.cleared >= ix.indexed {
-		return nil
-	}
-	if alone {
-		n = indexChunkAlone
-	}
-	to := min(ix.cleared+uint64(max(n, l.opts.indexChunk)), ix.indexed)
-	if _, err := tx.ExecContext(ctx, "DELETE FROM audit_images_recent WHERE seq >= ? AND seq < ?", int64(ix.cleared), int64(to)); err != nil {
-		return fmt.Errorf("clearing audit_images_recent: %w", err)
-	}
-	ix.clearing = to
 	return nil
 }
 
@@ -559,7 +517,6 @@ func (l *Log) indexFromStore() {
 	// Everything before size is in the lookups; what this writer appended
 	// after it (nothing: it runs between batches) would be in memory.
 	ix.indexed, ix.next, ix.whole = size, size, true
-	ix.cleared, ix.clearing = size, size
 	ix.rows.clear()
 }
 
@@ -578,8 +535,8 @@ func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
 		// steps group them (lookupRows.lists).
 		for i, pairs := range [4]string{
 			"SELECT namespace, kind, name, seq FROM audit_log WHERE seq >= ?1 AND seq < ?2",
-			"SELECT DISTINCT digest, seq FROM audit_images_recent WHERE seq >= ?1 AND seq < ?2",
-			"SELECT DISTINCT repository, seq FROM audit_images_recent WHERE seq >= ?1 AND seq < ?2",
+			"SELECT DISTINCT j.value ->> 0 AS digest, seq FROM audit_log, json_each(audit_log.images) j WHERE seq >= ?1 AND seq < ?2",
+			"SELECT DISTINCT j.value ->> 1 AS repository, seq FROM audit_log, json_each(audit_log.images) j WHERE seq >= ?1 AND seq < ?2",
 			"SELECT username, seq FROM audit_log WHERE seq >= ?1 AND seq < ?2",
 		} {
 			lt := listTables[i]
@@ -592,9 +549,6 @@ func (l *Log) indexFromStoreTx(ctx context.Context) (uint64, error) {
 		if err := l.indexedTo(ctx, tx, uint64(size)); err != nil {
 			return 0, err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM audit_images_recent WHERE seq < ?", size); err != nil {
-		return 0, fmt.Errorf("clearing audit_images_recent: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("adding audit records to the lookups: committing: %w", err)

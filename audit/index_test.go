@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // hold, as (key, seq) pairs, and where audit_head says they are complete
 // up to.
 type lookups struct {
-	indexed, objects, images, repos, users, recent int
+	indexed, objects, images, repos, users int
 }
 
 func readLookups(t *testing.T, db *store.DB) lookups {
@@ -47,7 +48,6 @@ func readLookups(t *testing.T, db *store.DB) lookups {
 		pairs["audit_images"]:                         &lk.images,
 		pairs["audit_repositories"]:                   &lk.repos,
 		pairs["audit_users"]:                          &lk.users,
-		"SELECT count(*) FROM audit_images_recent":    &lk.recent,
 	} {
 		if err := db.SQL().QueryRow(q).Scan(v); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -99,8 +99,7 @@ func findsEach(t *testing.T, l *audit.Log, from, to int) {
 
 // A step sorts what was appended since the last and adds it a chunk per
 // batch, in the batch's own transaction; only the last chunk moves
-// audit_head.indexed. The batches after it clear its records' rows from
-// audit_images_recent. Records are found all along.
+// audit_head.indexed. Records are found all along.
 func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
@@ -109,27 +108,24 @@ func TestStepsAddRecordsAChunkABatch(t *testing.T) {
 	// 16 for their one repository and three of 5 or 6 for their users. A
 	// chunk takes lists until it has 8 pairs, so the step takes the 7
 	// batches after it: objects, objects, images, images, the repository,
-	// two users, the third. Each batch after that clears 8 records from
-	// audit_images_recent.
+	// two users, the third.
 	l := newLog(t, db, audit.WithIndexSteps(16, 8, time.Hour))
-	all := func(indexed, recent int) lookups {
-		return lookups{indexed: indexed, objects: indexed, images: indexed, repos: indexed, users: indexed, recent: recent}
+	all := func(indexed int) lookups {
+		return lookups{indexed: indexed, objects: indexed, images: indexed, repos: indexed, users: indexed}
 	}
 	want := map[int]lookups{
-		15: {indexed: 0, recent: 15},
-		16: {indexed: 0, recent: 16}, // the step starts after this batch
-		17: {indexed: 0, objects: 8, recent: 17},
-		18: {indexed: 0, objects: 16, recent: 18},
-		19: {indexed: 0, objects: 16, images: 8, recent: 19},
-		20: {indexed: 0, objects: 16, images: 16, recent: 20},
-		21: {indexed: 0, objects: 16, images: 16, repos: 16, recent: 21},
-		22: {indexed: 0, objects: 16, images: 16, repos: 16, users: 11, recent: 22},
-		23: all(16, 23),
-		24: all(16, 16),
-		25: all(16, 9),
-		32: all(16, 16),
-		39: all(32, 23),
-		40: all(32, 16),
+		15: {indexed: 0},
+		16: {indexed: 0}, // the step starts after this batch
+		17: {indexed: 0, objects: 8},
+		18: {indexed: 0, objects: 16},
+		19: {indexed: 0, objects: 16, images: 8},
+		20: {indexed: 0, objects: 16, images: 16},
+		21: {indexed: 0, objects: 16, images: 16, repos: 16},
+		22: {indexed: 0, objects: 16, images: 16, repos: 16, users: 11},
+		23: all(16),
+		32: all(16),
+		39: all(32),
+		40: all(32),
 	}
 	for i := range 40 {
 		appendN(t, l, i, i+1)
@@ -157,7 +153,7 @@ func TestAStepCutShortIsFinishedByTheNextLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, first, 0, 18) // the step of 16 has added its objects, not its images
-	if got, w := readLookups(t, db), (lookups{indexed: 0, objects: 16, images: 0, recent: 18}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 0, objects: 16, images: 0}); got != w {
 		t.Fatalf("after 18 records: %+v, want %+v", got, w)
 	}
 	// The next process, on the file as the first left it: its first step
@@ -165,7 +161,7 @@ func TestAStepCutShortIsFinishedByTheNextLog(t *testing.T) {
 	// It runs that step after its first batch, before it takes the next.
 	second := newLog(t, db, audit.WithIndexSteps(1, 8, time.Hour))
 	appendN(t, second, 18, 20)
-	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, repos: 19, users: 19, recent: 1}); got != w {
+	if got, w := readLookups(t, db), (lookups{indexed: 19, objects: 19, images: 19, repos: 19, users: 19}); got != w {
 		t.Errorf("after the second log's first batches: %+v, want %+v", got, w)
 	}
 	findsEach(t, second, 0, 20)
@@ -311,6 +307,126 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 				t.Errorf("by user: %d records, want record 1", len(page))
 			}
 		})
+	}
+}
+
+// Version 12 drops audit_images_recent: a record not yet in SQLite's
+// lookups is found by digest and repository through its images column,
+// which the migration fills for those records from their rows there. The
+// records in the lookups keep none, and a leftover row of theirs is
+// dropped. The log still verifies, its tail is found, and a step later
+// reads the tail's images from the column.
+func TestMigrationMovesTheTailsImagesToAColumn(t *testing.T) {
+	t.Parallel()
+	u := storetest.URL(t, store.SQLite)
+	raw := openRaw(t, store.SQLite, u)
+	migrations, err := store.Migrations(store.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:11] {
+		if _, err := raw.Exec(m.SQL); err != nil {
+			t.Fatalf("version %d: %v", m.Version, err)
+		}
+		if _, err := raw.Exec("INSERT INTO schema_migrations VALUES ($1, $2, 'then')", m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Six records as version 11's writer left them: 0-2 in the lists
+	// (indexed 3), 3-5 with rows in audit_images_recent, and a row of
+	// record 1 not yet cleared from there. Record 4 runs two images.
+	sidecar := "sha256:" + strings.Repeat("b", 64)
+	recs := make([]audit.Record, 6)
+	for i := range recs {
+		r := sample(i)
+		if i == 4 {
+			r.Images = append(r.Images, audit.Image{Container: "proxy", Ref: "registry.example.com/team/sidecar:2", Digest: sidecar})
+		}
+		r.Seq, r.Time = uint64(i), r.Time.UTC()
+		recs[i] = r
+		body, err := audit.Canonical(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := audit.Leaf(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(`INSERT INTO audit_log (seq, leaf, record, recorded_at, event, decision, namespace, kind, name, username)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, i, leaf, string(body), r.Time.UnixNano(), r.Event, r.Decision, r.Namespace, r.Kind, r.Name, r.User.Username)
+		if i < 3 {
+			exec("INSERT INTO audit_object_lists VALUES (?, ?, ?, ?, json_array(?))", r.Namespace, r.Kind, r.Name, i, i)
+			exec("INSERT INTO audit_image_lists VALUES (?, ?, json_array(?))", r.Images[0].Digest, i, i)
+			exec("INSERT INTO audit_user_lists VALUES (?, ?, json_array(?))", r.User.Username, i, i)
+		}
+		if i == 1 || i >= 3 {
+			for _, im := range r.Images {
+				exec("INSERT INTO audit_images_recent (seq, digest, container, repository) VALUES (?, ?, ?, ?)", i, im.Digest, im.Container, audit.Repository(im.Ref))
+			}
+		}
+	}
+	exec("INSERT INTO audit_repository_lists VALUES ('registry.example.com/team/api', 2, '[0,1,2]')")
+	exec("UPDATE audit_head SET indexed = 3")
+	raw.Close()
+	db, err := store.Open(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tamperLog{db: db}.rebuildHead(t)
+
+	var tables int
+	if err := db.SQL().QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'audit_images_recent'").Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("audit_images_recent: %d tables (%v), want it dropped", tables, err)
+	}
+	var nulls []int64
+	rows, err := db.SQL().Query("SELECT seq FROM audit_log WHERE images IS NULL ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		nulls = append(nulls, seq)
+	}
+	rows.Close()
+	if !slices.Equal(nulls, []int64{0, 1, 2}) {
+		t.Errorf("records without an images column: %v, want those in the lookups, 0-2", nulls)
+	}
+	// Verify compares each column with its record: 4's holds two pairs.
+	if rep, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil || rep.Size != 6 {
+		t.Fatalf("after migrating: Verify = %+v, %v", rep, err)
+	}
+	l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
+	for _, f := range []audit.Filter{{Digest: recs[4].Images[0].Digest}, {Digest: sidecar}, {Repository: "registry.example.com/team/sidecar"}} {
+		page, _, err := l.Query(t.Context(), f, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 1 || page[0].Seq != 4 {
+			t.Errorf("Query(%+v) = %d records, want record 4", f, len(page))
+		}
+	}
+	findsEach(t, l, 0, 6)
+	// Close adds the tail to the lookups, reading its images from the
+	// column: record 4's two digests and two repositories each.
+	l.Close()
+	if got, w := readLookups(t, db), (lookups{indexed: 6, objects: 6, images: 7, repos: 7, users: 6}); got != w {
+		t.Errorf("after the step: %+v, want %+v", got, w)
+	}
+	if rep, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil || rep.Size != 6 {
+		t.Errorf("after the step: Verify = %+v, %v", rep, err)
 	}
 }
 

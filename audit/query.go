@@ -123,8 +123,16 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 	}
 	// A record is in the lookups by object, image, repository and user
 	// once a step of index.go has added it (seq < audit_head.indexed);
-	// until then it is found by its columns and in audit_images_recent.
+	// until then it is found by its columns, its images by the JSON
+	// column images (SQLite: PostgreSQL's indexed is always its size).
 	tail := "SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND "
+	imageTail := func(q, cond string) string {
+		if !lists {
+			return "seq IN (" + q + ")"
+		}
+		return "seq IN (" + q + " UNION ALL SELECT seq FROM audit_log, json_each(audit_log.images) j" +
+			" WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND " + cond + ")"
+	}
 	if f.Namespace != "" {
 		object, objArgs := "namespace = ?", []any{f.Namespace}
 		if f.Kind != "" {
@@ -157,14 +165,20 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 			cond, condArgs = cond+" AND repository < ?", append(condArgs, end)
 		}
 		q, qArgs := lookup(lookupRepository, lists, cond, condArgs, from)
-		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE substr(repository, 1, ?) = ?)")
-		n := utf8.RuneCountInString(p) // substr counts characters
-		args = append(append(args, qArgs...), n, p)
+		where = append(where, imageTail(q, "substr(j.value ->> 1, 1, ?) = ?"))
+		args = append(args, qArgs...)
+		if lists {
+			n := utf8.RuneCountInString(p) // substr counts characters
+			args = append(args, int64(from), n, p)
+		}
 	}
 	if f.Digest != "" {
 		q, qArgs := lookup(lookupImage, lists, "digest = ?", []any{f.Digest}, from)
-		where = append(where, "seq IN ("+q+" UNION ALL SELECT seq FROM audit_images_recent WHERE digest = ?)")
-		args = append(append(args, qArgs...), f.Digest)
+		where = append(where, imageTail(q, "j.value ->> 0 = ?"))
+		args = append(args, qArgs...)
+		if lists {
+			args = append(args, int64(from), f.Digest)
+		}
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "recorded_at >= ?")

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -80,8 +82,8 @@ func (l *Log) knownUIDs(ctx context.Context, tx *sql.Tx, size uint64, jobs []*jo
 	return known, nil
 }
 
-// auditLogColumns are the columns of an audit_log row but seq.
-const auditLogColumns = "leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username"
+// auditLogColumns are the columns of a SQLite audit_log row but seq.
+const auditLogColumns = "leaf, record, recorded_at, request_uid, event, decision, namespace, kind, name, username, images"
 
 // imageRow is one audit_images row of a record.
 type imageRow struct{ digest, container, repository string }
@@ -104,10 +106,45 @@ func imageRows(images []Image) []imageRow {
 	return rows
 }
 
-// insertRows writes rows and their images. PostgreSQL's also fill the
-// lookups by object, image, repository and user; SQLite's leave that to a
-// later step of many records (index.go) and write the images to
-// audit_images_recent.
+// imagesColumn is SQLite's audit_log column images for a record's image
+// rows: their [digest, repository] pairs as a JSON array, "[]" for none.
+// A record not yet in the lookups (index.go) is found by digest and by
+// repository through it; written with the record, it costs the writer one
+// bound string, where rows of a table of their own, and their deletion
+// once a step had listed them, had cost it a fifth of its time.
+func imagesColumn(rows []imageRow) (string, error) {
+	pairs := make([][2]string, len(rows))
+	for i, r := range rows {
+		pairs[i] = [2]string{r.digest, r.repository}
+	}
+	b, err := json.Marshal(pairs)
+	if err != nil {
+		return "", fmt.Errorf("encoding the images column: %w", err)
+	}
+	return string(b), nil
+}
+
+// sameImages says whether an images column holds the pairs of rows, in
+// any order: a migrated column was written by SQLite, not imagesColumn.
+func sameImages(col string, rows []imageRow) bool {
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(col), &pairs); err != nil || pairs == nil || len(pairs) != len(rows) {
+		return false
+	}
+	want := make([][2]string, len(rows))
+	for i, r := range rows {
+		want[i] = [2]string{r.digest, r.repository}
+	}
+	order := func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) }
+	slices.SortFunc(pairs, order)
+	slices.SortFunc(want, order)
+	return slices.Equal(pairs, want)
+}
+
+// insertRows writes rows. PostgreSQL's also fill the lookups by object,
+// image, repository and user; SQLite's leave that to a later step of many
+// records (index.go), and find the records until then by columns of
+// audit_log: the object's, username and images.
 func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect() == store.Postgres {
 		return l.insertRowsPostgres(ctx, tx, rows)
@@ -134,19 +171,15 @@ func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 // writers. Only the log's first record, seq 0, is given its number (alone,
 // so without a journal): SQLite would number it 1.
 func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) error {
-	const cols = 10
+	const cols = 11
 	args := make([]any, 0, cols*len(rows))
-	var images []any
 	for _, r := range rows {
 		var uid any
 		if r.rec.RequestUID != "" {
 			uid = r.rec.RequestUID
 		}
 		args = append(args, r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
-			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username)
-		for _, im := range r.images {
-			images = append(images, im.digest, int64(r.seq), im.container, im.repository)
-		}
+			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username, r.imagesCol)
 	}
 	first := 0
 	if rows[0].seq == 0 {
@@ -180,19 +213,6 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 	})
 	if err != nil {
 		return fmt.Errorf("inserting %d audit records: %w", len(rows), err)
-	}
-	const icols = 4
-	err = chunks(len(images)/icols, func(start, k int) error {
-		st, err := l.stmts.In(ctx, l.db.SQL(), tx, l.db.Rebind(
-			"INSERT OR FAIL INTO audit_images_recent (digest, seq, container, repository) VALUES "+values(k, icols)+" ON CONFLICT DO NOTHING"))
-		if err != nil {
-			return err
-		}
-		_, err = st.ExecContext(ctx, images[start*icols:(start+k)*icols]...)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("inserting audit record images: %w", err)
 	}
 	return nil
 }

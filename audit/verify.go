@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/shipgate/shipgate/store"
 	"golang.org/x/mod/sumdb/note"
@@ -59,13 +57,7 @@ const maxProblems = 100
 // file, the log still extends the checkpoint an earlier run verified.
 // The error is the first *Mismatch by seq; Report lists up to 100.
 func Verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions) (*Report, error) {
-	return verify(ctx, db, verifiers, opts, imageChecks)
-}
-
-// verify is Verify, asking about the image rows of records not yet in the
-// lookups checks at a time.
-func verify(ctx context.Context, db *store.DB, verifiers note.Verifiers, opts VerifyOptions, checks int) (*Report, error) {
-	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}, checks: checks}
+	v := &verifier{rep: &Report{}, named: map[uint64]string{}, redacted: map[uint64][]byte{}}
 	lists, err := readLists(ctx, db)
 	if err != nil {
 		return v.rep, err
@@ -109,8 +101,6 @@ type verifier struct {
 	rep      *Report
 	named    map[uint64]string // seq → leaf (hex) named by a redaction record
 	redacted map[uint64][]byte // redacted seq → its stored leaf
-	images   []imageKey        // image rows still to look for (checkImages)
-	checks   int               // how many checkImages asks about at once
 	lists    *listCheck        // checks the lookups (verifylists.go)
 }
 
@@ -123,7 +113,11 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 // scan reads every record, checks it, and returns the stored leaves, flat,
 // in seq order (without the missing ones).
 func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
-	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, redacted
+	images := "images" // SQLite's; PostgreSQL's records are in the lookups from their append on
+	if db.Dialect() == store.Postgres {
+		images = "NULL"
+	}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT seq, leaf, record, request_uid, event, decision, namespace, kind, name, username, `+images+`, redacted
 		FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
@@ -133,7 +127,7 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 	var next uint64
 	for rows.Next() {
 		var c columns
-		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.redacted); err != nil {
+		if err := rows.Scan(&c.seq, &c.leaf, &c.record, &c.uid, &c.event, &c.decision, &c.namespace, &c.kind, &c.name, &c.username, &c.images, &c.redacted); err != nil {
 			return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
 		}
 		seq := uint64(c.seq)
@@ -147,17 +141,9 @@ func (v *verifier) scan(ctx context.Context, db *store.DB) ([]byte, error) {
 		}
 		leaves = append(leaves, c.leaf...)
 		v.record(c)
-		if len(v.images) >= v.checks {
-			if err := v.checkImages(ctx, db); err != nil {
-				return nil, err
-			}
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading records: %w", err)
-	}
-	if err := v.checkImages(ctx, db); err != nil {
-		return nil, err
 	}
 	if err := v.lists.diagnose(ctx, db, v); err != nil {
 		return nil, err
@@ -173,6 +159,7 @@ type columns struct {
 	record                                           string
 	uid                                              *string
 	event, decision, namespace, kind, name, username string
+	images                                           *string // SQLite's imagesColumn
 	redacted                                         int
 }
 
@@ -197,131 +184,17 @@ func (v *verifier) record(c columns) {
 		v.fail(seq, "record %d: query columns do not match its content", seq)
 		return
 	}
-	v.redaction(seq, r, c.redacted != 0, c.leaf)
 	images := imageRows(r.Images)
-	if seq < v.lists.indexed {
-		v.lists.record(listed{seq, r.Namespace, r.Kind, r.Name, r.User.Username, images})
+	// A record not in the lookups yet (SQLite, index.go) is found by its
+	// images column, which a record in them may keep NULL (migration 12).
+	if c.images != nil && !sameImages(*c.images, images) || c.images == nil && seq >= v.lists.indexed && v.lists.sqlite {
+		v.fail(seq, "record %d: query columns do not match its content", seq)
 		return
 	}
-	// Not in the lookups yet (SQLite, index.go): found by its columns,
-	// and its images in audit_images_recent.
-	for _, im := range images {
-		v.images = append(v.images, imageKey{im.digest, seq, im.container, im.repository})
+	v.redaction(seq, r, c.redacted != 0, c.leaf)
+	if seq < v.lists.indexed {
+		v.lists.record(listed{seq, r.Namespace, r.Kind, r.Name, r.User.Username, images})
 	}
-}
-
-// imageChecks is how many image rows checkImages asks about at once: it
-// looks each up by key.
-const imageChecks = 256
-
-// checkImages checks that the image rows of the records read since the
-// last call, records not yet in the lookups (SQLite, index.go), are in
-// audit_images_recent, where queries by digest and repository find them
-// until a step lists them: a deleted or altered row would hide its record
-// from those queries.
-func (v *verifier) checkImages(ctx context.Context, db *store.DB) error {
-	if len(v.images) == 0 {
-		return nil
-	}
-	found, err := foundIn(ctx, db, "image", []string{"digest", "seq", "container", "repository"}, v.images,
-		func(k imageKey) []any { return []any{k.digest, int64(k.seq), k.container, k.repository} },
-		func(rows *sql.Rows) (imageKey, error) {
-			var k imageKey
-			var seq int64
-			err := rows.Scan(&k.digest, &seq, &k.container, &k.repository)
-			k.seq = uint64(seq)
-			return k, err
-		})
-	if err != nil {
-		return err
-	}
-	for _, im := range v.images {
-		if ok, err := v.listed(ctx, db, found[im], lookupImage, im.seq, im.digest); err != nil {
-			return err
-		} else if !ok {
-			v.fail(im.seq, "record %d: image %s of container %s missing from the lookup by image", im.seq, im.digest, im.container)
-		}
-	}
-	var repos []valueKey
-	seen := make(map[valueKey]bool, len(v.images))
-	for _, im := range v.images {
-		if k := (valueKey{im.repository, im.seq}); !seen[k] {
-			seen[k] = true
-			repos = append(repos, k)
-		}
-	}
-	foundRepo, err := foundIn(ctx, db, "repository", []string{"repository", "seq"}, repos,
-		func(k valueKey) []any { return []any{k.value, int64(k.seq)} },
-		func(rows *sql.Rows) (valueKey, error) {
-			var k valueKey
-			var seq int64
-			err := rows.Scan(&k.value, &seq)
-			k.seq = uint64(seq)
-			return k, err
-		})
-	if err != nil {
-		return err
-	}
-	for _, k := range repos {
-		if ok, err := v.listed(ctx, db, foundRepo[k], lookupRepository, k.seq, k.value); err != nil {
-			return err
-		} else if !ok {
-			v.fail(k.seq, "record %d: repository %s missing from the lookup by repository", k.seq, k.value)
-		}
-	}
-	v.images = v.images[:0]
-	return nil
-}
-
-// listed says whether a record not in the lookups when Verify began,
-// whose image row found says was not in audit_images_recent, has since
-// been added to lookup i under key: a step that finishes meanwhile lists
-// the record, and the batches after it clear its rows from
-// audit_images_recent.
-func (v *verifier) listed(ctx context.Context, db *store.DB, found bool, i int, seq uint64, key string) (bool, error) {
-	if found {
-		return true, nil
-	}
-	return inList(ctx, db, i, seq, []string{key})
-}
-
-// foundIn says which of keys are rows of audit_images_recent, comparing
-// the columns cols (seq a number, the rest text); args gives a key's
-// values in that order, scan reads a row back.
-func foundIn[K comparable](ctx context.Context, db *store.DB, lookup string, cols []string, keys []K,
-	args func(K) []any, scan func(*sql.Rows) (K, error)) (map[K]bool, error) {
-	casts := make([]string, len(cols))
-	for i, c := range cols {
-		casts[i] = "CAST(? AS TEXT)"
-		if c == "seq" {
-			casts[i] = "CAST(? AS BIGINT)"
-		}
-	}
-	tuple := "(" + strings.Join(casts, ", ") + ")"
-	list := tuple + strings.Repeat(", "+tuple, len(keys)-1)
-	var values []any
-	for _, k := range keys {
-		values = append(values, args(k)...)
-	}
-	c := strings.Join(cols, ", ")
-	rows, err := db.SQL().QueryContext(ctx, db.Rebind(
-		"SELECT "+c+" FROM audit_images_recent WHERE ("+c+") IN (VALUES "+list+")"), values...)
-	if err != nil {
-		return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
-	}
-	defer rows.Close()
-	found := make(map[K]bool, len(keys))
-	for rows.Next() {
-		k, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
-		}
-		found[k] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying the audit log: reading the lookup by %s: %w", lookup, err)
-	}
-	return found, nil
 }
 
 // content checks that a record's bytes are its canonical form and name

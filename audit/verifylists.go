@@ -26,6 +26,7 @@ import (
 type listCheck struct {
 	seed    maphash.Seed
 	indexed uint64
+	sqlite  bool // SQLite's lookups are lists, and its records from indexed on have images columns
 	sums    []uint64
 	// wrong are the records whose sums were not zero, with their keys, to
 	// be looked for in the lists one by one (diagnose).
@@ -75,7 +76,7 @@ func (lc *listCheck) keys(r listed) uint64 {
 // finds nothing, and that the records there are missing is told by the
 // checkpoints, the head and the state file.
 func readLists(ctx context.Context, db *store.DB) (*listCheck, error) {
-	lc := &listCheck{seed: maphash.MakeSeed()}
+	lc := &listCheck{seed: maphash.MakeSeed(), sqlite: db.Dialect() == store.SQLite}
 	var indexed, last int64
 	if err := db.SQL().QueryRowContext(ctx, "SELECT indexed, (SELECT coalesce(max(seq), -1) FROM audit_log) FROM audit_head WHERE id = 1").Scan(&indexed, &last); err != nil {
 		return nil, fmt.Errorf("verifying the audit log: reading the audit head: %w", err)
@@ -121,9 +122,9 @@ func readLists(ctx context.Context, db *store.DB) (*listCheck, error) {
 }
 
 // record takes a record's keys off its sum, noting it when that is not
-// zero. Records from indexed on are found by audit_log's columns and
-// audit_images_recent, and any list of them is left over from a step cut
-// short: they are not checked here.
+// zero. Records from indexed on are found by audit_log's columns (the
+// images column included), and any list of them is left over from a step
+// cut short: they are not checked here.
 func (lc *listCheck) record(r listed) {
 	if r.seq >= lc.indexed || r.seq >= uint64(len(lc.sums)) {
 		return
