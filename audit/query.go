@@ -126,12 +126,39 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 	// until then it is found by its columns, its images by the JSON
 	// column images (SQLite: PostgreSQL's indexed is always its size).
 	tail := "SELECT seq FROM audit_log WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND "
-	imageTail := func(q, cond string) string {
+	// imageTail adds the condition that a record's seq is in q, a lookup's
+	// seqs for an image condition, or, on SQLite, among the records not
+	// yet in the lookups whose images column (imagesColumn) has a pair
+	// with that digest, or a repository starting with that prefix.
+	imageTail := func(q string, qArgs []any, digest, prefix string) {
+		where, args = append(where, "seq IN ("+q), append(args, qArgs...)
 		if !lists {
-			return "seq IN (" + q + ")"
+			where[len(where)-1] += ")"
+			return
 		}
-		return "seq IN (" + q + " UNION ALL SELECT seq FROM audit_log, json_each(audit_log.images) j" +
-			" WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND " + cond + ")"
+		scan := " UNION ALL SELECT seq FROM audit_log"
+		cond := " WHERE seq >= (SELECT indexed FROM audit_head WHERE id = 1) AND seq >= ? AND "
+		args = append(args, int64(from))
+		switch {
+		case digest != "" && plainJSON(digest):
+			// As JSON text, a pair's digest is the string after "[" and
+			// before ","; its repository the one after "," and
+			// before "]". A quote inside a string is escaped.
+			cond += "instr(images, ?) > 0"
+			args = append(args, `["`+digest+`",`)
+		case prefix != "" && plainJSON(prefix):
+			cond += "instr(images, ?) > 0"
+			args = append(args, `","`+prefix)
+		case digest != "":
+			scan += ", json_each(audit_log.images) j"
+			cond += "j.value ->> 0 = ?"
+			args = append(args, digest)
+		default:
+			scan += ", json_each(audit_log.images) j"
+			cond += "substr(j.value ->> 1, 1, ?) = ?"
+			args = append(args, utf8.RuneCountInString(prefix), prefix) // substr counts characters
+		}
+		where[len(where)-1] += scan + cond + ")"
 	}
 	if f.Namespace != "" {
 		object, objArgs := "namespace = ?", []any{f.Namespace}
@@ -165,20 +192,11 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 			cond, condArgs = cond+" AND repository < ?", append(condArgs, end)
 		}
 		q, qArgs := lookup(lookupRepository, lists, cond, condArgs, from)
-		where = append(where, imageTail(q, "substr(j.value ->> 1, 1, ?) = ?"))
-		args = append(args, qArgs...)
-		if lists {
-			n := utf8.RuneCountInString(p) // substr counts characters
-			args = append(args, int64(from), n, p)
-		}
+		imageTail(q, qArgs, "", p)
 	}
 	if f.Digest != "" {
 		q, qArgs := lookup(lookupImage, lists, "digest = ?", []any{f.Digest}, from)
-		where = append(where, imageTail(q, "j.value ->> 0 = ?"))
-		args = append(args, qArgs...)
-		if lists {
-			args = append(args, int64(from), f.Digest)
-		}
+		imageTail(q, qArgs, f.Digest, "")
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "recorded_at >= ?")
@@ -189,6 +207,18 @@ func (f Filter) where(from uint64, lists bool) ([]string, []any) {
 		args = append(args, f.Until.UnixNano())
 	}
 	return where, args
+}
+
+// plainJSON says whether s is spelt the same inside a JSON string by
+// every encoder that writes an images column (encoding/json, SQLite's
+// json_array): printable ASCII that none of them escapes.
+func plainJSON(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || strings.IndexByte(`"\<>&`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // prefixEnd is the least string greater than every string that starts

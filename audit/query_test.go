@@ -380,3 +380,61 @@ func TestQueryByRepositoryPrefixIsARange(t *testing.T) {
 		}
 	}
 }
+
+// On SQLite a record not yet in the lookups is found by digest and by
+// repository prefix in its images column: by its JSON text when the value
+// is printable ASCII that no encoder escapes, else by parsing it. Either
+// way a digest matches whole, and a prefix only a repository's start; a
+// step (here at Close) changes no answer.
+func TestQueryTheImagesColumnExactly(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	l := newLog(t, db, audit.WithIndexSteps(1<<30, 128, time.Hour))
+	images := [][2]string{
+		{"sha256:ab", "r.example/app"},
+		{"sha256:abc", "r.example/app-2"},
+		{`sha256:"<odd>&\`, "r.example/a<b"},
+		{"sha256:ab2", "mirror.example/r.example/app"},
+	}
+	for i, im := range images {
+		r := sample(i)
+		r.Images = []audit.Image{{Container: "c", Ref: im[1] + ":1", Digest: im[0]}}
+		if _, err := l.Append(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := map[audit.Filter][]uint64{
+		{Digest: "sha256:ab"}:           {0},
+		{Digest: "sha256:abc"}:          {1},
+		{Digest: "sha256:a"}:            nil,
+		{Digest: `sha256:"<odd>&\`}:     {2},
+		{Repository: "r.example/app"}:   {0, 1},
+		{Repository: "r.example/app-"}:  {1},
+		{Repository: "r.example/a"}:     {0, 1, 2},
+		{Repository: "r.example/a<"}:    {2},
+		{Repository: "example/app"}:     nil,
+		{Repository: "mirror.example/"}: {3},
+	}
+	check := func(when string) {
+		for f, want := range tests {
+			page, _, err := l.Query(t.Context(), f, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for _, e := range page {
+				got = append(got, e.Seq)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: Query(%+v) = %v, want %v", when, f, got, want)
+			}
+		}
+	}
+	check("before a step")
+	l.Close()
+	if got := readLookups(t, db); got.indexed != len(images) {
+		t.Fatalf("after Close: %+v, want every record in the lookups", got)
+	}
+	l = newLog(t, db)
+	check("in the lookups")
+}
