@@ -437,4 +437,7 @@ func TestQueryTheImagesColumnExactly(t *testing.T) {
 	}
 	l = newLog(t, db)
 	check("in the lookups")
+	if _, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
 }

@@ -144,11 +144,20 @@ func canonicalBody(r Record) ([]byte, error) {
 	if !r.LastSeen.IsZero() {
 		w.LastSeen = formatTime(r.LastSeen)
 	}
+	if b, ok := appendWire(make([]byte, 0, 1024), &w); ok {
+		return b, nil
+	}
+	return wireJSON(&w)
+}
+
+// wireJSON is w encoded by encoding/json, HTML escaping off: the
+// canonical body, which appendWire writes faster when it can.
+func wireJSON(w *wire) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(w); err != nil {
-		return nil, fmt.Errorf("encoding a %s record: %w", r.Event, err)
+		return nil, fmt.Errorf("encoding a %s record: %w", w.Event, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -113,15 +114,34 @@ func imageRows(images []Image) []imageRow {
 // bound string, where rows of a table of their own, and their deletion
 // once a step had listed them, had cost it a fifth of its time.
 func imagesColumn(rows []imageRow) (string, error) {
+	b := make([]byte, 0, 2+len(rows)*128)
+	b = append(b, '[')
+	for i, r := range rows {
+		if !plainString(r.digest) || !plainString(r.repository) {
+			return imagesColumnJSON(rows)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(append(append(b, `["`...), r.digest...), `","`...), r.repository...), `"]`...)
+	}
+	return string(append(b, ']')), nil
+}
+
+// imagesColumnJSON is imagesColumn by encoding/json, for strings it
+// escapes.
+func imagesColumnJSON(rows []imageRow) (string, error) {
 	pairs := make([][2]string, len(rows))
 	for i, r := range rows {
 		pairs[i] = [2]string{r.digest, r.repository}
 	}
-	b, err := json.Marshal(pairs)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(pairs); err != nil {
 		return "", fmt.Errorf("encoding the images column: %w", err)
 	}
-	return string(b), nil
+	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
 // sameImages says whether an images column holds the pairs of rows, in
