@@ -30,13 +30,13 @@ import (
 // writers, and its p99 (docs/performance.md).
 //
 // A record not yet in the lookups (seq ≥ audit_head.indexed) is found by
-// the columns of its audit_log row, which keeps its object, its username
-// and its images (imagesColumn): Filter.where looks in both. A chunk's lists for such a
-// record are harmless (a query finds it either way), so a crash in the
-// middle of a step loses nothing, and the next step adds it again: to a
-// list of its own, or none when a list of the same key and last seq is
-// there (INSERT OR IGNORE), which then holds every seq of that key the
-// new one would have up to it. When the writer does not hold every record
+// the columns of its audit_log row, which keep its object, its username
+// and its images (imagesColumn): Filter.where looks in both. A chunk's
+// lists for such a record are harmless (a query finds it either way), so
+// a crash in the middle of a step loses nothing, and the next step adds
+// it again: to a list of its own, or none when a list of the same key
+// and last seq is there (INSERT OR IGNORE), which then holds every seq of
+// that key the new one would have up to it. When the writer does not hold every record
 // from indexed on in memory (after a start, or when another process or
 // Redact appended), the step is one transaction that reads them from the
 // database (indexFromStore).
