@@ -84,3 +84,18 @@ func appendN(t testing.TB, l *audit.Log, from, to int) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// querySeqs is the seqs of the first page, of up to limit records, that
+// l.Query returns for f.
+func querySeqs(t *testing.T, l *audit.Log, f audit.Filter, limit int) []uint64 {
+	t.Helper()
+	page, _, err := l.Query(t.Context(), f, "", limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, e := range page {
+		seqs = append(seqs, e.Seq)
+	}
+	return seqs
+}

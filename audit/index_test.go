@@ -82,15 +82,7 @@ func findsEach(t *testing.T, l *audit.Log, from, to int) {
 			{Digest: r.Images[0].Digest},
 			{User: r.User.Username, Name: r.Name},
 		} {
-			page, _, err := l.Query(context.Background(), f, "", 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var seqs []uint64
-			for _, e := range page {
-				seqs = append(seqs, e.Seq)
-			}
-			if !slices.Equal(seqs, []uint64{uint64(i)}) {
+			if seqs := querySeqs(t, l, f, 10); !slices.Equal(seqs, []uint64{uint64(i)}) {
 				t.Errorf("Query(%+v) = records %v, want [%d]", f, seqs, i)
 			}
 		}
@@ -235,22 +227,7 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			u := storetest.URL(t, d)
-			raw := openRaw(t, d, u)
-			migrations, err := store.Migrations(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range migrations[:7] {
-				if _, err := raw.Exec(m.SQL); err != nil {
-					t.Fatalf("version %d: %v", m.Version, err)
-				}
-				if _, err := raw.Exec("INSERT INTO schema_migrations VALUES ($1, $2, 'then')", m.Version, m.Name); err != nil {
-					t.Fatal(err)
-				}
-			}
+			raw := migratedTo(t, d, u, 7)
 			// Three records as version 7's writer left them.
 			for i := range 3 {
 				r := sample(i)
@@ -319,22 +296,7 @@ func TestMigrationKeepsLookupsOfAnOlderLog(t *testing.T) {
 func TestMigrationMovesTheTailsImagesToAColumn(t *testing.T) {
 	t.Parallel()
 	u := storetest.URL(t, store.SQLite)
-	raw := openRaw(t, store.SQLite, u)
-	migrations, err := store.Migrations(store.SQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:11] {
-		if _, err := raw.Exec(m.SQL); err != nil {
-			t.Fatalf("version %d: %v", m.Version, err)
-		}
-		if _, err := raw.Exec("INSERT INTO schema_migrations VALUES ($1, $2, 'then')", m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	raw := migratedTo(t, store.SQLite, u, 11)
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := raw.Exec(q, args...); err != nil {
@@ -428,6 +390,29 @@ func TestMigrationMovesTheTailsImagesToAColumn(t *testing.T) {
 	if rep, err := audit.Verify(t.Context(), db, nil, audit.VerifyOptions{}); err != nil || rep.Size != 6 {
 		t.Errorf("after the step: Verify = %+v, %v", rep, err)
 	}
+}
+
+// migratedTo opens the database at u without store.Open and applies the
+// schema up to version, as a build of that version left it.
+func migratedTo(t *testing.T, d store.Dialect, u string, version int) *sql.DB {
+	t.Helper()
+	raw := openRaw(t, d, u)
+	migrations, err := store.Migrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:version] {
+		if _, err := raw.Exec(m.SQL); err != nil {
+			t.Fatalf("version %d: %v", m.Version, err)
+		}
+		if _, err := raw.Exec("INSERT INTO schema_migrations VALUES ($1, $2, 'then')", m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return raw
 }
 
 func openRaw(t *testing.T, d store.Dialect, u string) *sql.DB {

@@ -364,15 +364,7 @@ func TestQueryByRepositoryPrefixIsARange(t *testing.T) {
 					l = newLog(t, db, noSteps)
 				}
 				for prefix, want := range tests {
-					page, _, err := l.Query(t.Context(), audit.Filter{Repository: prefix}, "", 100)
-					if err != nil {
-						t.Fatal(err)
-					}
-					var got []uint64
-					for _, e := range page {
-						got = append(got, e.Seq)
-					}
-					if !slices.Equal(got, want) {
+					if got := querySeqs(t, l, audit.Filter{Repository: prefix}, 100); !slices.Equal(got, want) {
 						t.Errorf("prefix %q: records %v, want %v", prefix, got, want)
 					}
 				}
@@ -417,15 +409,7 @@ func TestQueryTheImagesColumnExactly(t *testing.T) {
 	}
 	check := func(when string) {
 		for f, want := range tests {
-			page, _, err := l.Query(t.Context(), f, "", 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []uint64
-			for _, e := range page {
-				got = append(got, e.Seq)
-			}
-			if !slices.Equal(got, want) {
+			if got := querySeqs(t, l, f, 10); !slices.Equal(got, want) {
 				t.Errorf("%s: Query(%+v) = %v, want %v", when, f, got, want)
 			}
 		}
