@@ -145,8 +145,12 @@ func imagesColumnJSON(rows []imageRow) (string, error) {
 }
 
 // sameImages says whether an images column holds the pairs of rows, in
-// any order: a migrated column was written by SQLite, not imagesColumn.
+// any order: a migrated column was written by SQLite, not imagesColumn,
+// so a column that is not imagesColumn's text is parsed and compared.
 func sameImages(col string, rows []imageRow) bool {
+	if want, err := imagesColumn(rows); err == nil && col == want {
+		return true
+	}
 	var pairs [][2]string
 	if err := json.Unmarshal([]byte(col), &pairs); err != nil || pairs == nil || len(pairs) != len(rows) {
 		return false
