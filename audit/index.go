@@ -73,16 +73,8 @@ type objectKey struct {
 	seq                   uint64
 }
 
-// imageKey is a record's image row: its pair in the lookup by image, with
-// the container and repository PostgreSQL's audit_images also holds.
-type imageKey struct {
-	digest                string
-	seq                   uint64
-	container, repository string
-}
-
-// valueKey is a record's pair in a lookup by one value: repository or
-// username.
+// valueKey is a record's pair in a lookup by one value: digest,
+// repository or username.
 type valueKey struct {
 	value string
 	seq   uint64
@@ -106,7 +98,7 @@ func repoKeys(seq uint64, images []imageRow, keys []valueKey) []valueKey {
 // order, to be grouped into lists.
 type lookupRows struct {
 	objects []objectKey
-	images  []imageKey
+	images  []valueKey
 	repos   []valueKey
 	users   []valueKey
 }
@@ -115,7 +107,7 @@ type lookupRows struct {
 func (lr *lookupRows) add(r row) {
 	lr.objects = append(lr.objects, objectKey{r.rec.Namespace, r.rec.Kind, r.rec.Name, r.seq})
 	for _, im := range r.images {
-		lr.images = append(lr.images, imageKey{im.digest, r.seq, im.container, im.repository})
+		lr.images = append(lr.images, valueKey{im.digest, r.seq})
 	}
 	lr.repos = repoKeys(r.seq, r.images, lr.repos)
 	lr.users = append(lr.users, valueKey{r.rec.User.Username, r.seq})
@@ -144,21 +136,13 @@ func (lr *lookupRows) sort() {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	slices.SortFunc(lr.images, func(a, b imageKey) int {
-		if c := strings.Compare(a.digest, b.digest); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.seq, b.seq); c != 0 {
-			return c
-		}
-		return strings.Compare(a.container, b.container)
-	})
 	byValue := func(a, b valueKey) int {
 		if c := strings.Compare(a.value, b.value); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.seq, b.seq)
 	}
+	slices.SortFunc(lr.images, byValue)
 	slices.SortFunc(lr.repos, byValue)
 	slices.SortFunc(lr.users, byValue)
 }
@@ -203,11 +187,10 @@ func (lr *lookupRows) lists() lookupLists {
 	ll[lookupObject] = group(lr.objects, func(o objectKey) uint64 { return o.seq }, func(a, b objectKey) bool {
 		return a.namespace == b.namespace && a.kind == b.kind && a.name == b.name
 	}, func(o objectKey) []any { return []any{o.namespace, o.kind, o.name} })
-	ll[lookupImage] = group(lr.images, func(im imageKey) uint64 { return im.seq }, func(a, b imageKey) bool { return a.digest == b.digest },
-		func(im imageKey) []any { return []any{im.digest} })
 	sameValue := func(a, b valueKey) bool { return a.value == b.value }
 	value := func(k valueKey) []any { return []any{k.value} }
 	seqOf := func(k valueKey) uint64 { return k.seq }
+	ll[lookupImage] = group(lr.images, seqOf, sameValue, value)
 	ll[lookupRepository] = group(lr.repos, seqOf, sameValue, value)
 	ll[lookupUser] = group(lr.users, seqOf, sameValue, value)
 	return ll
