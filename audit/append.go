@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"slices"
@@ -161,7 +162,7 @@ func clean(s string) string {
 type row struct {
 	seq    uint64
 	leaf   []byte
-	record []byte
+	record string
 	rec    *Record
 	images []imageRow // imageRows(rec.Images)
 	// imagesCol is images as SQLite's audit_log column (imagesColumn).
@@ -185,6 +186,8 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 	start := size
 	seqs := make([]uint64, len(jobs))
 	rows := make([]row, 0, len(jobs))
+	h := sha256.New() // the batch's leaves share a hash and a buffer
+	var rec []byte
 	for i, j := range jobs {
 		if uid := j.rec.RequestUID; uid != "" {
 			if seq, ok := known[uid]; ok {
@@ -193,12 +196,12 @@ func (l *Log) appendTx(ctx context.Context, tx *sql.Tx, jobs []*job) ([]uint64, 
 			}
 			known[uid] = size
 		}
-		rec := withSeq(size, j.body)
-		leaf := hasher.HashLeaf(rec)
+		rec = appendSeq(rec[:0], size, j.body)
+		leaf := leafHash(h, rec)
 		if err := rng.Append(leaf, nil); err != nil {
 			return nil, nil, fmt.Errorf("extending the audit tree: %w", err)
 		}
-		rows = append(rows, row{seq: size, leaf: leaf, record: rec, rec: &jobs[i].rec, images: j.images, imagesCol: j.imagesCol, also: j.also})
+		rows = append(rows, row{seq: size, leaf: leaf, record: string(rec), rec: &jobs[i].rec, images: j.images, imagesCol: j.imagesCol, also: j.also})
 		seqs[i] = size
 		size++
 	}

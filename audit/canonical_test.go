@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,3 +90,62 @@ func FuzzCanonicalBody(f *testing.F) {
 		}
 	})
 }
+
+// sampleRecord is sampleWire's record.
+func sampleRecord() Record {
+	return Record{
+		Event: EventAdmission, Time: time.Date(2026, 11, 28, 1, 2, 3, 4, time.UTC),
+		User:      User{Username: "alice", UID: "u-1", Groups: []string{"devs", "system:authenticated"}},
+		Operation: "CREATE", Kind: "Deployment", Namespace: "prod", Name: "api",
+		Images:   []Image{{Container: "api", Ref: "registry.example.com/team/api:1.2", Digest: "sha256:" + strings.Repeat("a", 64)}},
+		Evidence: json.RawMessage(`{"signed": true}`), PolicyRevision: "rev-7", Decision: DecisionDenied,
+		Reasons: []string{"no test attestation"}, Approvals: []string{"ap-1", "ap-2"},
+		RequestUID: "uid-1", DecisionID: "d-1", Replica: "gw-0",
+	}
+}
+
+// A record's canonical body allocates its bytes and its time's text, not
+// a copy of the record; one that needs encoding/json is still written by
+// it.
+func TestCanonicalBodyAllocatesItsBytesOnly(t *testing.T) {
+	r := sampleRecord()
+	want, err := wireJSON(ptr(sampleWire()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := canonicalBody(r)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("canonicalBody:\n%s (%v)\nwant:\n%s", got, err, want)
+	}
+	if n := testing.AllocsPerRun(50, func() { _, _ = canonicalBody(r) }); n != 2 {
+		t.Errorf("canonicalBody allocates %v times per record, want 2 (its bytes and its time)", n)
+	}
+	r.Reasons = []string{`say "no"`}
+	got, err = canonicalBody(r)
+	if err != nil || !bytes.Contains(got, []byte(`"reasons":["say \"no\""]`)) || !bytes.Contains(got, []byte(`"user":{"username":"alice"`)) {
+		t.Errorf("canonicalBody by encoding/json: %s (%v)", got, err)
+	}
+}
+
+// The writer's leaves, hashed with one SHA-256 for a batch, are the tree's
+// RFC 6962 leaves of each record's canonical JSON.
+func TestBatchLeavesAreTheTreesLeaves(t *testing.T) {
+	body, err := canonicalBody(sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	var rec []byte
+	for _, seq := range []uint64{0, 9, 10, 1 << 40, 3} {
+		rec = appendSeq(rec[:0], seq, body[:len(body)-int(seq%7)])
+		b := body[:len(body)-int(seq%7)]
+		if got, want := leafHash(h, rec), hasher.HashLeaf(withSeq(seq, b)); !bytes.Equal(got, want) {
+			t.Errorf("seq %d: leaf %x, want %x", seq, got, want)
+		}
+		if !bytes.HasPrefix(rec, []byte(fmt.Sprintf(`{"seq":%d,"event":`, seq))) {
+			t.Errorf("seq %d: record %s", seq, rec)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

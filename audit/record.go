@@ -127,6 +127,15 @@ func Leaf(r Record) ([]byte, error) {
 // canonicalBody is the canonical JSON without the seq. Append computes it
 // in the caller's goroutine, so the writer only splices the seq in.
 func canonicalBody(r Record) ([]byte, error) {
+	w := newWire(&r)
+	if b, ok := appendWire(make([]byte, 0, 1024), &w); ok {
+		return b, nil
+	}
+	return recordJSON(r)
+}
+
+// newWire is r as its canonical JSON lists it; its User points into r.
+func newWire(r *Record) wire {
 	w := wire{
 		Event: r.Event, Time: formatTime(r.Time),
 		Operation: r.Operation, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name,
@@ -144,9 +153,15 @@ func canonicalBody(r Record) ([]byte, error) {
 	if !r.LastSeen.IsZero() {
 		w.LastSeen = formatTime(r.LastSeen)
 	}
-	if b, ok := appendWire(make([]byte, 0, 1024), &w); ok {
-		return b, nil
-	}
+	return w
+}
+
+// recordJSON is canonicalBody by encoding/json. It takes its own copy of
+// the record: handing encoding/json canonicalBody's wire, which points
+// into canonicalBody's record, would put both on the heap for every
+// record, not only for the few appendWire leaves to encoding/json.
+func recordJSON(r Record) ([]byte, error) {
+	w := newWire(&r)
 	return wireJSON(&w)
 }
 
@@ -164,7 +179,11 @@ func wireJSON(w *wire) ([]byte, error) {
 
 // withSeq splices `"seq":N,` in front of a canonical body's first field.
 func withSeq(seq uint64, body []byte) []byte {
-	out := make([]byte, 0, len(body)+28)
+	return appendSeq(make([]byte, 0, len(body)+28), seq, body)
+}
+
+// appendSeq appends withSeq's bytes to out.
+func appendSeq(out []byte, seq uint64, body []byte) []byte {
 	out = append(out, `{"seq":`...)
 	out = strconv.AppendUint(out, seq, 10)
 	out = append(out, ',')

@@ -202,7 +202,7 @@ func (l *Log) insertRowsSQLite(ctx context.Context, tx *sql.Tx, rows []row) erro
 		if r.rec.RequestUID != "" {
 			uid = r.rec.RequestUID
 		}
-		args = append(args, r.leaf, string(r.record), r.rec.Time.UnixNano(), uid,
+		args = append(args, r.leaf, r.record, r.rec.Time.UnixNano(), uid,
 			r.rec.Event, r.rec.Decision, r.rec.Namespace, r.rec.Kind, r.rec.Name, r.rec.User.Username, r.imagesCol)
 	}
 	first := 0
@@ -256,7 +256,7 @@ func (l *Log) insertRowsPostgres(ctx context.Context, tx *sql.Tx, rows []row) er
 	var iSeqs []int64
 	var repos []valueKey
 	for i, r := range rows {
-		seqs[i], leaves[i], records[i], recordedAt[i] = int64(r.seq), r.leaf, string(r.record), r.rec.Time.UnixNano()
+		seqs[i], leaves[i], records[i], recordedAt[i] = int64(r.seq), r.leaf, r.record, r.rec.Time.UnixNano()
 		if r.rec.RequestUID != "" {
 			uids[i] = &r.rec.RequestUID
 		}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"hash"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -12,6 +13,17 @@ const hashSize = 32
 
 // hasher is the RFC 6962 SHA-256 hasher of the tree.
 var hasher = rfc6962.DefaultHasher
+
+// leafHash is hasher.HashLeaf(data), computed with h, a SHA-256 its
+// caller reuses: the writer hashes a batch's leaves with one.
+func leafHash(h hash.Hash, data []byte) []byte {
+	h.Reset()
+	h.Write(leafPrefix)
+	h.Write(data)
+	return h.Sum(make([]byte, 0, hashSize))
+}
+
+var leafPrefix = []byte{rfc6962.RFC6962LeafHashPrefix}
 
 // rangeFactory builds compact ranges with the tree's node hash.
 var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
