@@ -77,7 +77,7 @@ configuration is written there as ca.crt.`,
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster config inside a Pod, none outside)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 0, "time in-flight requests get on SIGTERM (default 25s)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&heapFloor, "gc-heap-floor", "64Mi", "heap size below which the Go runtime does not collect, e.g. 64Mi, at most a quarter of the container's memory limit; 0 collects at GOGC=100 always; ignored when GOGC is set (docs/operations.md)")
+	f.StringVar(&heapFloor, "gc-heap-floor", resource.NewQuantity(gcfloor.Default, resource.BinarySI).String(), "heap size below which the Go runtime does not collect, e.g. 64Mi, at most a quarter of the container's memory limit; 0 collects at GOGC=100 always; ignored when GOGC is set (docs/operations.md)")
 	f.StringVar(&debugAddr, "debug-addr", "", "plain-HTTP address for Go's profiles (/debug/pprof/), e.g. 127.0.0.1:6060; off by default, never expose it beyond loopback")
 	return cmd
 }

@@ -23,6 +23,10 @@ import (
 	"sync"
 )
 
+// Default is the floor `shipgate serve` keeps unless --gc-heap-floor says
+// otherwise: 64 MiB.
+const Default = 64 << 20
+
 // basePercent is the GC percent above the floor: Go's default.
 const basePercent = 100
 
