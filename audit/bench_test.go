@@ -24,7 +24,7 @@ import (
 // It runs with the GC heap floor `shipgate serve` keeps by default, as the
 // gateway's appends do, and like serve leaves it off when GOGC is set in
 // the environment: GOGC=100 measures the runtime's default. At GOGC=100
-// the test binary's small heap was collected some 50 times a second at 64
+// the test binary's small heap was collected some 40 times a second at 64
 // writers, which the gateway never is (docs/performance.md).
 func BenchmarkAppend(b *testing.B) {
 	if os.Getenv("GOGC") == "" {
