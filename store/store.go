@@ -12,7 +12,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"modernc.org/sqlite"               // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect names the database behind a DB.
@@ -56,7 +57,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.ping(ctx); err != nil {
 		db.sql.Close()
 		return nil, fmt.Errorf("opening store %s: %w", db.where, err)
 	}
@@ -89,6 +90,27 @@ func openSQLite(u *url.URL) (*DB, error) {
 		return nil, fmt.Errorf("opening store sqlite://%s: %w", path, err)
 	}
 	return &DB{sql: db, dialect: SQLite, where: "sqlite://" + path}, nil
+}
+
+// ping opens the first connection. On SQLite it tries again, for about a
+// second, when the file was busy: two processes that open a new file at
+// once both read it, then both write its header to switch it to WAL, and
+// SQLite answers one of them SQLITE_BUSY at once, whatever busy_timeout
+// says, rather than have each wait for the other's read lock forever. By
+// the next try the other has switched it.
+func (db *DB) ping(ctx context.Context) error {
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		err := db.sql.PingContext(ctx)
+		var se *sqlite.Error
+		if db.dialect != SQLite || err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || wait > time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func openPostgres(raw string, u *url.URL) (*DB, error) {
