@@ -37,16 +37,10 @@ var canonicalCases = []struct {
 	{"embedded JSON that is not", func(w *wire) { w.Details = json.RawMessage("{bad") }, false},
 }
 
+// sampleWire is sampleRecord's wire.
 func sampleWire() wire {
-	return wire{
-		Event: EventAdmission, Time: formatTime(time.Date(2026, 11, 28, 1, 2, 3, 4, time.UTC)),
-		User:      &User{Username: "alice", UID: "u-1", Groups: []string{"devs", "system:authenticated"}},
-		Operation: "CREATE", Kind: "Deployment", Namespace: "prod", Name: "api",
-		Images:   []Image{{Container: "api", Ref: "registry.example.com/team/api:1.2", Digest: "sha256:" + strings.Repeat("a", 64)}},
-		Evidence: json.RawMessage(`{"signed": true}`), PolicyRevision: "rev-7", Decision: DecisionDenied,
-		Reasons: []string{"no test attestation"}, Approvals: []string{"ap-1", "ap-2"},
-		RequestUID: "uid-1", DecisionID: "d-1", Replica: "gw-0",
-	}
+	r := sampleRecord()
+	return newWire(&r)
 }
 
 // appendWire writes what encoding/json writes, or leaves the record to it.
@@ -91,7 +85,7 @@ func FuzzCanonicalBody(f *testing.F) {
 	})
 }
 
-// sampleRecord is sampleWire's record.
+// sampleRecord is a denial with every field set.
 func sampleRecord() Record {
 	return Record{
 		Event: EventAdmission, Time: time.Date(2026, 11, 28, 1, 2, 3, 4, time.UTC),

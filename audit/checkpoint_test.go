@@ -14,20 +14,7 @@ import (
 // checkpointSizes lists the stored checkpoints' sizes.
 func checkpointSizes(t *testing.T, db *store.DB) []uint64 {
 	t.Helper()
-	rows, err := db.SQL().Query("SELECT size FROM audit_checkpoints ORDER BY size")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var s int64
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, uint64(s))
-	}
-	return out
+	return sqlSeqs(t, db, "SELECT size FROM audit_checkpoints ORDER BY size")
 }
 
 func TestCheckpointsEveryNAndOnClose(t *testing.T) {

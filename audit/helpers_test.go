@@ -99,3 +99,25 @@ func querySeqs(t *testing.T, l *audit.Log, f audit.Filter, limit int) []uint64 {
 	}
 	return seqs
 }
+
+// sqlSeqs is the single integer column of every row q returns.
+func sqlSeqs(t *testing.T, db *store.DB, q string) []uint64 {
+	t.Helper()
+	rows, err := db.SQL().Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, uint64(n))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -350,20 +350,7 @@ func TestMigrationMovesTheTailsImagesToAColumn(t *testing.T) {
 	if err := db.SQL().QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'audit_images_recent'").Scan(&tables); err != nil || tables != 0 {
 		t.Errorf("audit_images_recent: %d tables (%v), want it dropped", tables, err)
 	}
-	var nulls []int64
-	rows, err := db.SQL().Query("SELECT seq FROM audit_log WHERE images IS NULL ORDER BY seq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			t.Fatal(err)
-		}
-		nulls = append(nulls, seq)
-	}
-	rows.Close()
-	if !slices.Equal(nulls, []int64{0, 1, 2}) {
+	if nulls := sqlSeqs(t, db, "SELECT seq FROM audit_log WHERE images IS NULL ORDER BY seq"); !slices.Equal(nulls, []uint64{0, 1, 2}) {
 		t.Errorf("records without an images column: %v, want those in the lookups, 0-2", nulls)
 	}
 	// Verify compares each column with its record: 4's holds two pairs.

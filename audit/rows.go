@@ -114,18 +114,24 @@ func imageRows(images []Image) []imageRow {
 // bound string, where rows of a table of their own, and their deletion
 // once a step had listed them, had cost it a fifth of its time.
 func imagesColumn(rows []imageRow) (string, error) {
-	b := make([]byte, 0, 2+len(rows)*128)
-	b = append(b, '[')
+	var b strings.Builder
+	b.Grow(2 + len(rows)*128)
+	b.WriteByte('[')
 	for i, r := range rows {
 		if !plainString(r.digest) || !plainString(r.repository) {
 			return imagesColumnJSON(rows)
 		}
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(append(append(append(append(b, `["`...), r.digest...), `","`...), r.repository...), `"]`...)
+		b.WriteString(`["`)
+		b.WriteString(r.digest)
+		b.WriteString(`","`)
+		b.WriteString(r.repository)
+		b.WriteString(`"]`)
 	}
-	return string(append(b, ']')), nil
+	b.WriteByte(']')
+	return b.String(), nil
 }
 
 // imagesColumnJSON is imagesColumn by encoding/json, for strings it
