@@ -38,6 +38,15 @@ func (r *recorder) options() []WatchOption {
 	}
 }
 
+// changed says whether OnChange has been called n times or more. Run
+// calls it after Current has the new config, so a test that saw the new
+// config waits for this before it counts the calls.
+func (r *recorder) changed(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.changes) >= n
+}
+
 func (r *recorder) snapshot() ([][2]Mode, []error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,7 +128,7 @@ func TestWatcher(t *testing.T) {
 			}
 
 			tt.write(t, path, configWithMode(ModeWarn))
-			eventually(t, "the valid change", func() bool { return w.Current().Defaults.Mode == ModeWarn })
+			eventually(t, "the valid change", func() bool { return w.Current().Defaults.Mode == ModeWarn && rec.changed(1) })
 			changes, errs := rec.snapshot()
 			if len(changes) != 1 || changes[0] != [2]Mode{ModeEnforce, ModeWarn} || len(errs) != 0 {
 				t.Fatalf("after a valid change: changes %v errors %v, want one enforce→warn", changes, errs)
@@ -137,7 +146,7 @@ func TestWatcher(t *testing.T) {
 			}
 
 			tt.write(t, path, configWithMode(ModeAudit))
-			eventually(t, "the next valid change", func() bool { return w.Current().Defaults.Mode == ModeAudit })
+			eventually(t, "the next valid change", func() bool { return w.Current().Defaults.Mode == ModeAudit && rec.changed(2) })
 			changes, errs = rec.snapshot()
 			if len(changes) != 2 || changes[1] != [2]Mode{ModeWarn, ModeAudit} || len(errs) != 1 {
 				t.Errorf("changes %v errors %v, want enforce→warn, warn→audit and the one error", changes, errs)
@@ -175,7 +184,7 @@ func TestWatcherConfigMapSwap(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_00.1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the swapped config", func() bool { return w.Current().Defaults.Mode == ModeAudit })
+	eventually(t, "the swapped config", func() bool { return w.Current().Defaults.Mode == ModeAudit && rec.changed(1) })
 	if changes, errs := rec.snapshot(); len(changes) != 1 || len(errs) != 0 {
 		t.Errorf("changes %v errors %v, want exactly one change", changes, errs)
 	}
