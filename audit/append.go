@@ -104,12 +104,14 @@ func (l *Log) AppendWith(ctx context.Context, r Record, also ...Write) (uint64, 
 	}
 	select {
 	case res := <-j.done:
+		l.took()
 		return res.seq, res.err
 	case <-ctx.Done():
 		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
 			return 0, fmt.Errorf("appending a %s record: %w", r.Event, ctx.Err())
 		}
 		res := <-j.done // the writer has it; its transaction ends by ctx's deadline
+		l.took()
 		return res.seq, res.err
 	}
 }

@@ -46,6 +46,11 @@ type Log struct {
 	walDone   chan struct{}
 	// walRestart asks the writer to finish a WAL checkpoint (walFinish).
 	walRestart atomic.Bool
+	// unwoken counts the answers the writer has sent whose callers have
+	// not yet taken them; woken is signalled when a caller brings it to
+	// zero (awaitCallers).
+	unwoken atomic.Int64
+	woken   chan struct{}
 	// rate is the recent rate of appends, per second, as of taken, when
 	// the writer last took a batch (linger, recentRate); only the writer
 	// uses them.
@@ -150,6 +155,7 @@ func New(db *store.DB, opts ...Option) (*Log, error) {
 		db:    db,
 		opts:  o,
 		queue: make(chan *job, 4*o.batch),
+		woken: make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
 	if err := l.openConn(context.Background()); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"time"
 
 	"github.com/shipgate/shipgate/store"
@@ -44,16 +43,7 @@ func (l *Log) run() {
 			batch = l.linger(l.gather(append(batch[:0], j), last))
 			last = len(batch)
 			l.commit(batch)
-			// Let the callers just answered run before the next batch is
-			// gathered. Each answer makes its caller the next goroutine
-			// to run on the writer's P; without a yield, while the other
-			// P is busy (a background WAL checkpoint is 10-20 ms of
-			// CPU), the writer and its last caller took turns there
-			// while the rest waited behind them, and batches shrank to
-			// one record each for as long. With the lookups as lists,
-			// the yield cut BenchmarkAppend's p99 at 64 writers by about
-			// a fifth (docs/performance.md).
-			runtime.Gosched()
+			l.awaitCallers(callersWait)
 			l.walFinish()
 			l.indexIfDue(false, false)
 		case <-indexTick:
@@ -62,6 +52,59 @@ func (l *Log) run() {
 			if err := l.checkpointNow(context.Background()); err != nil {
 				l.opts.logger.Warn("signing an audit checkpoint", "error", err)
 			}
+		}
+	}
+}
+
+// callersWait bounds how long the writer waits, after a batch, for the
+// callers it answered to run (awaitCallers).
+const callersWait = time.Millisecond
+
+// awaitCallers lets the callers the writer has answered run before it
+// takes the CPU again for the next batch, a checkpoint or a lookup step:
+// it waits until each has taken its answer, or for wait at most, and
+// reports whether they all had.
+//
+// An answer only makes its caller runnable, on the writer's P. A yield
+// let them run while the other P was free; but when it was not (a
+// background WAL checkpoint is 20-120 ms of CPU, or the VM had taken the
+// CPU it ran on), the writer was soon running its next batch, 1-3 ms of
+// SQLite that nothing preempts, while the callers it had answered waited
+// for it in the run queue. In BenchmarkAppend at 64 writers a caller took
+// its answer 0.3 ms after it was sent at the median but 3-4 ms after at
+// the 99th percentile and 11-14 ms at the 99.9th: a fifth of the time of
+// the appends around the p99. Waiting for them cut that to 1 ms and 5.5
+// ms, and the p99 of the appends by about 2 ms (docs/performance.md). A single caller has taken its answer by the time
+// its next record reaches the writer, so the wait costs it nothing.
+func (l *Log) awaitCallers(wait time.Duration) bool {
+	if l.unwoken.Load() <= 0 {
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for l.unwoken.Load() > 0 {
+		select {
+		case <-l.woken: // maybe from an earlier batch: look again
+		case <-timer.C:
+			return false
+		}
+	}
+	return true
+}
+
+// answer sends a job its result, counting it until the caller takes it.
+func (l *Log) answer(j *job, res result) {
+	l.unwoken.Add(1)
+	j.done <- res
+}
+
+// took is the caller's side of answer: its answer is taken, and when it
+// was the last one the writer waited on, the writer is told.
+func (l *Log) took() {
+	if l.unwoken.Add(-1) == 0 {
+		select {
+		case l.woken <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -177,10 +220,10 @@ func (l *Log) commit(batch []*job) {
 	}
 	for i, j := range batch {
 		if err != nil {
-			j.done <- result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)}
+			l.answer(j, result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)})
 			continue
 		}
-		j.done <- result{seq: seqs[i]}
+		l.answer(j, result{seq: seqs[i]})
 	}
 }
 
@@ -198,7 +241,7 @@ func (l *Log) claim(batch []*job) []*job {
 			continue
 		}
 		if err := j.ctx.Err(); err != nil {
-			j.done <- result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)}
+			l.answer(j, result{err: fmt.Errorf("appending a %s record: %w", j.rec.Event, err)})
 			continue
 		}
 		kept = append(kept, j)
