@@ -74,8 +74,9 @@ const callersWait = time.Millisecond
 // its answer 0.3 ms after it was sent at the median but 3-4 ms after at
 // the 99th percentile and 11-14 ms at the 99.9th: a fifth of the time of
 // the appends around the p99. Waiting for them cut that to 1 ms and 5.5
-// ms, and the p99 of the appends by about 2 ms (docs/performance.md). A single caller has taken its answer by the time
-// its next record reaches the writer, so the wait costs it nothing.
+// ms, and the p99 of the appends by about 2 ms (docs/performance.md). A
+// lone caller takes its answer before its next record can reach the
+// writer, so for it the wait only takes the place of the writer's idling.
 func (l *Log) awaitCallers(wait time.Duration) bool {
 	if l.unwoken.Load() <= 0 {
 		return true
