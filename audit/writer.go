@@ -67,7 +67,7 @@ const callersWait = time.Millisecond
 //
 // An answer only makes its caller runnable, on the writer's P. A yield
 // let them run while the other P was free; but when it was not (a
-// background WAL checkpoint is 20-120 ms of CPU, or the VM had taken the
+// background WAL checkpoint pass runs 20-120 ms, or the VM had taken the
 // CPU it ran on), the writer was soon running its next batch, 1-3 ms of
 // SQLite that nothing preempts, while the callers it had answered waited
 // for it in the run queue. In BenchmarkAppend at 64 writers a caller took
