@@ -61,9 +61,10 @@ func TestOpenMigratesBothBackends(t *testing.T) {
 	}
 }
 
-// Several processes opening one new SQLite file at once all open it: the
-// one SQLite answers SQLITE_BUSY while another switches the file to WAL
-// tries again. Without that, 7 of 10 runs of this test failed here.
+// Several handles opening one new SQLite file at once all open it, as two
+// processes would: the one SQLite answers SQLITE_BUSY while another
+// switches the file to WAL tries again. Without that, 7 of 10 runs of this
+// test failed here.
 func TestOpenANewSQLiteFileFromSeveralAtOnce(t *testing.T) {
 	t.Parallel()
 	for round := range 40 {
